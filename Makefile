@@ -1,0 +1,41 @@
+# The only two commands a new user needs: `make run` and `make test`.
+# Both create .venv from uv.lock when it is missing or out of date, then act.
+SHELL := /bin/bash
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export DVC_NO_ANALYTICS := 1
+export GX_ANALYTICS_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup run test lint clean
+
+$(UV):
+	$(BOOTSTRAP_PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+## setup: create or update .venv from uv.lock
+setup: $(VENV)/.synced
+
+## run: the whole pipeline (dvc repro) on the configured data, the built-in sample by default
+run: setup
+	dvc repro
+
+## test: the test suite
+test: setup
+	pytest
+
+lint: setup
+	ruff check .
+
+clean:
+	rm -rf $(VENV) $(TOOLS)

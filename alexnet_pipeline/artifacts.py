@@ -1,0 +1,8 @@
+"""Names of the files inside the stages' output folders (the folders are in params.yaml `paths`)."""
+
+LAYOUT_FILE = "layout.json"  # in paths.raw: source and per-split class counts
+MANIFEST_FILE = "manifest.csv"  # in paths.validated: the usable images
+CLASSES_FILE = "classes.json"  # in paths.processed: class names by class id
+STATS_FILE = "stats.json"  # in paths.processed: per-channel mean/std of train
+SPLITS_FILE = "splits.json"  # in paths.processed: image counts per split and class
+CONFUSION_FILE = "confusion.csv"  # in paths.eval_plots: actual,predicted per test image

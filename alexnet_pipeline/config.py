@@ -1,0 +1,259 @@
+"""Typed, validated view of `params.yaml`: one frozen dataclass per section.
+
+`load_params` turns the YAML into `Params`; an unknown key, a missing key, a value of the
+wrong type or out of range stops with a `ConfigError` naming the key (e.g. `train.epochs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from alexnet_pipeline.errors import ConfigError
+
+# AlexNet's three 3x3/2 poolings need at least a 1x1 map after conv5: (67 - 11) / 4 + 1 = 15 -> 7 -> 3 -> 1.
+MIN_IMAGE_SIZE = 67
+SCIENTIFIC_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    seed: int
+    image_size: int
+
+    def check(self) -> None:
+        _require(self.image_size >= MIN_IMAGE_SIZE, "base.image_size", f"must be >= {MIN_IMAGE_SIZE}")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Every file and folder the stages read or write; dvc.yaml interpolates the same values."""
+
+    raw: Path
+    validated: Path
+    processed: Path
+    model: Path
+    labels: Path
+    train_logs: Path
+    validation_report: Path
+    metrics: Path
+    eval_plots: Path
+    report: Path
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    classes: tuple[str, ...]
+    train_per_class: int
+    test_per_class: int
+    min_side: int
+    max_side: int
+    jpeg_quality: int
+
+    def check(self) -> None:
+        _require(len(self.classes) >= 2, "data.sample.classes", "needs at least 2 classes")
+        _require(self.train_per_class >= 2, "data.sample.train_per_class", "must be >= 2")
+        _require(self.test_per_class >= 1, "data.sample.test_per_class", "must be >= 1")
+        _require(8 <= self.min_side <= self.max_side, "data.sample.min_side",
+                 "must be >= 8 and <= data.sample.max_side")
+        _require(1 <= self.jpeg_quality <= 95, "data.sample.jpeg_quality", "must be in 1..95")
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    path: str
+
+
+@dataclass(frozen=True)
+class KaggleConfig:
+    dataset: str
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["sample", "kaggle", "local"]
+    local: LocalConfig
+    kaggle: KaggleConfig
+    sample: SampleConfig
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    on_invalid: Literal["fail", "quarantine"]
+    allowed_formats: tuple[str, ...]
+    min_side: int
+    max_side: int
+    min_images_per_class: int
+
+    def check(self) -> None:
+        _require(1 <= self.min_side <= self.max_side, "validate.min_side",
+                 "must be >= 1 and <= validate.max_side")
+        _require(self.min_images_per_class >= 1, "validate.min_images_per_class", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    val_fraction: float
+    resize: Literal["crop", "squash"]
+    shard_size: int
+    jpeg_quality: int
+
+    def check(self) -> None:
+        _require(0.0 < self.val_fraction < 1.0, "preprocess.val_fraction", "must be between 0 and 1")
+        _require(self.shard_size >= 1, "preprocess.shard_size", "must be >= 1")
+        _require(1 <= self.jpeg_quality <= 100, "preprocess.jpeg_quality", "must be in 1..100")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    optimizer: Literal["sgd", "adam"]
+    learning_rate: float
+    momentum: float
+    init: Literal["paper", "glorot", "he"]
+    dropout: float
+    flip: bool
+
+    def check(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", "must be >= 1")
+        _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
+        _require(self.learning_rate > 0, "train.learning_rate", "must be > 0")
+        _require(0.0 <= self.momentum < 1.0, "train.momentum", "must be in [0, 1)")
+        _require(0.0 <= self.dropout < 1.0, "train.dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int
+
+    def check(self) -> None:
+        _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    title: str
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseConfig
+    paths: PathsConfig
+    data: DataConfig
+    validate: ValidateConfig
+    preprocess: PreprocessConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    report: ReportConfig
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"params.yaml: `{key}` {message}")
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            Path: "a path"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp` and convert it (lists to tuples, str to Path)."""
+    wrong = ConfigError(f"params.yaml: `{key}` must be {_type_name(tp)}, got {value!r}")
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise wrong
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise wrong
+        item_type = typing.get_args(tp)[0]
+        return tuple(_convert(item, item_type, f"{key}[{i}]") for i, item in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported annotation {tp} for {key}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
+        return value
+    if tp is float:
+        # YAML 1.1 (PyYAML) reads `1e-4` as a string; DVC's `-S key=1e-4` writes exactly that.
+        if isinstance(value, str) and SCIENTIFIC_NUMBER.fullmatch(value.strip()):
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise wrong
+        return Path(value)
+    raise TypeError(f"unsupported annotation {tp} for {key}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a mapping, naming the first unknown, missing or ill-typed key."""
+    where = f"`{prefix}`" if prefix else "the top level"
+    if not isinstance(data, dict):
+        raise ConfigError(f"params.yaml: {where} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    dotted = (lambda name: f"{prefix}.{name}") if prefix else (lambda name: name)
+    for name in data:
+        if name not in hints:
+            raise ConfigError(
+                f"params.yaml: unknown key `{dotted(name)}`; known keys in {where}: {', '.join(fields)}"
+            )
+    for name in fields:
+        if name not in data:
+            raise ConfigError(f"params.yaml: missing key `{dotted(name)}` ({_type_name(hints[name])})")
+    obj = cls(**{name: _convert(data[name], hints[name], dotted(name)) for name in fields})
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check()
+    return obj
+
+
+def params_from_dict(data: Any) -> Params:
+    """Validate an already-parsed `params.yaml` mapping and return typed `Params`."""
+    return _build(Params, data, "")
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate the params file at `path`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run from the project root or pass --params") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return params_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("params.yaml", str(path), 1)) from None

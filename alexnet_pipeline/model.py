@@ -1,0 +1,88 @@
+"""AlexNet (Krizhevsky et al. 2012), single tower, as a Keras 3 model.
+
+The convolutional and dense stack follows the paper exactly: 96@11x11/4, overlapping 3x3/2
+max-pool, 256@5x5, pool, 384, 384, 256 @3x3, pool, 4096, 4096, softmax, ReLU and dropout.
+At 227x227 it has 58,281,344 + 4,097*C parameters for C classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+INITIALIZERS = ("paper", "glorot", "he")
+
+
+def _kernel_initializer(init: str, seed: int | None) -> keras.initializers.Initializer:
+    """Weight initializer by name: the paper's N(0, 0.01), Glorot uniform or He normal."""
+    if init == "paper":
+        return keras.initializers.RandomNormal(mean=0.0, stddev=0.01, seed=seed)
+    if init == "glorot":
+        return keras.initializers.GlorotUniform(seed=seed)
+    if init == "he":
+        return keras.initializers.HeNormal(seed=seed)
+    raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INITIALIZERS)}")
+
+
+def build_alexnet(
+    num_classes: int,
+    image_size: int = 227,
+    *,
+    dropout: float = 0.5,
+    init: str = "he",
+    seed: int | None = None,
+    channel_mean: Sequence[float] | None = None,
+    channel_std: Sequence[float] | None = None,
+) -> keras.Model:
+    """Build AlexNet taking RGB images with 0..255 pixel values.
+
+    When `channel_mean`/`channel_std` are given, the model normalizes its own input (a
+    weightless layer), so a saved model needs nothing beside it to predict.
+    """
+    # Each layer gets its own seed so that layers of equal shape do not start identical.
+    layer_seed = iter(range(seed if seed is not None else 0, (seed or 0) + 100))
+
+    def conv(filters: int, kernel: int, strides: int = 1, padding: str = "same", name: str = ""):
+        return layers.Conv2D(
+            filters,
+            kernel,
+            strides=strides,
+            padding=padding,
+            activation="relu",
+            kernel_initializer=_kernel_initializer(init, next(layer_seed) if seed is not None else None),
+            name=name,
+        )
+
+    def dense(units: int, name: str, activation: str = "relu"):
+        # He init is derived for ReLU layers; the softmax layer gets Glorot so that the first
+        # logits are small and the first loss is near ln(C), unless the paper's init is asked for.
+        layer_init = init if activation == "relu" or init == "paper" else "glorot"
+        return layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=_kernel_initializer(layer_init, next(layer_seed) if seed is not None else None),
+            name=name,
+        )
+
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = inputs
+    if channel_mean is not None and channel_std is not None:
+        variance = [float(s) ** 2 for s in channel_std]
+        x = layers.Normalization(mean=list(channel_mean), variance=variance, name="normalize")(x)
+    x = conv(96, 11, strides=4, padding="valid", name="conv1")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = conv(256, 5, name="conv2")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
+    x = conv(384, 3, name="conv3")(x)
+    x = conv(384, 3, name="conv4")(x)
+    x = conv(256, 3, name="conv5")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = dense(4096, name="fc6")(x)
+    x = layers.Dropout(dropout, seed=seed, name="drop6")(x)
+    x = dense(4096, name="fc7")(x)
+    x = layers.Dropout(dropout, seed=seed, name="drop7")(x)
+    outputs = dense(num_classes, name="predictions", activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="alexnet")

@@ -1,0 +1,64 @@
+"""Predict classes of image files with a trained model, with the evaluation preprocessing.
+
+Each image goes through exactly what test images went through: `prepare_image`, JPEG encoding
+at the shard quality, and the reader's `decode_image`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from alexnet_pipeline.images import encode_jpeg, prepare_image
+from alexnet_pipeline.layout import is_junk
+from alexnet_pipeline.reader import decode_image
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    top: list[dict[str, Any]] | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "top": self.top} if self.error is None else {
+            "path": self.path, "error": self.error}
+
+
+def expand_inputs(inputs: list[str]) -> Iterator[Path]:
+    """Files as given, and every non-hidden file inside given folders (recursively, sorted)."""
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and not is_junk(p))
+        else:
+            yield path
+
+
+def predict_files(model: keras.Model, labels: list[str], files: list[Path], image_size: int,
+                  resize: str, jpeg_quality: int, top_k: int) -> Iterator[Prediction]:
+    """One Prediction per file; an unreadable file yields an error instead of stopping the rest."""
+    k = min(top_k, len(labels))
+    for path in files:
+        try:
+            encoded = encode_jpeg(prepare_image(path, image_size, resize), jpeg_quality)
+        except FileNotFoundError:
+            yield Prediction(str(path), error="file not found")
+            continue
+        except UnidentifiedImageError:
+            yield Prediction(str(path), error="not an image: Pillow cannot identify its content")
+            continue
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            yield Prediction(str(path), error=f"cannot decode image: {exc}")
+            continue
+        image = decode_image(encoded, image_size)[None, ...]
+        probabilities = np.asarray(model(image, training=False))[0]
+        best = np.argsort(-probabilities)[:k]
+        yield Prediction(str(path), top=[{"label": labels[i], "prob": round(float(probabilities[i]), 6)}
+                                         for i in best])

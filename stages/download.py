@@ -1,0 +1,63 @@
+"""download: put the dataset in `paths.raw` as `<split>/<class>/<file>`, plus `layout.json`.
+
+Sources: `sample` (the built-in synthetic generator), `local` (a copy of a folder; the source is
+never modified) and `kaggle` (not built yet). The folder is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from alexnet_pipeline import atomic
+from alexnet_pipeline.artifacts import LAYOUT_FILE
+from alexnet_pipeline.config import DataConfig, Params
+from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.layout import find_images, summarize
+from alexnet_pipeline.sample_data import SampleSpec, write_sample
+from alexnet_pipeline.stage_runner import run_stage
+
+log = logging.getLogger(__name__)
+
+
+def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
+    """Write the configured dataset into the empty folder `out_dir`; return its layout summary."""
+    if data.source == "sample":
+        sample = data.sample
+        spec = SampleSpec(sample.classes, sample.train_per_class, sample.test_per_class,
+                          sample.min_side, sample.max_side, seed)
+        write_sample(spec, out_dir, jpeg_quality=sample.jpeg_quality)
+        origin: dict[str, Any] = {"source": "sample", "seed": seed}
+    elif data.source == "local":
+        if not data.local.path:
+            raise PipelineError("data.source is `local` but `data.local.path` is empty; "
+                                "set it to a folder of <split>/<class>/<image> folders")
+        source = Path(data.local.path).expanduser().resolve()
+        for entry in find_images(source):
+            target = out_dir / entry.relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(entry.source, target)
+        origin = {"source": "local", "path": str(source)}
+    else:
+        raise PipelineError(
+            "data.source `kaggle` is not built yet; use `sample`, or download the dataset "
+            "yourself and set data.source: local with data.local.path"
+        )
+    counts = summarize(find_images(out_dir))
+    classes = sorted({label for per_class in counts.values() for label in per_class})
+    return {**origin, "splits": counts, "classes": classes}
+
+
+def main(params: Params) -> None:
+    """Download the dataset named in params.yaml into paths.raw."""
+    with atomic.atomic_path(params.paths.raw) as tmp:
+        tmp.mkdir()
+        layout = download(params.data, params.base.seed, tmp)
+        atomic.write_json(tmp / LAYOUT_FILE, layout)
+    log.info("%s dataset in %s: %s", layout["source"], params.paths.raw, layout["splits"])
+
+
+if __name__ == "__main__":
+    run_stage("download", main)

@@ -1,0 +1,169 @@
+"""params.yaml -> typed Params; every bad value stops with a ConfigError naming its key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alexnet_pipeline.config import MIN_IMAGE_SIZE, Params, load_params, params_from_dict
+from alexnet_pipeline.errors import ConfigError, PipelineError
+from tests.helpers import SHIPPED_PARAMS, del_key, set_key, shipped_params_dict
+
+
+def _error_for(dotted: str, value: object) -> str:
+    data = shipped_params_dict()
+    set_key(data, dotted, value)
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(data)
+    return str(info.value)
+
+
+def test_shipped_params_yaml_loads_into_typed_params() -> None:
+    params = load_params(SHIPPED_PARAMS)
+    assert isinstance(params, Params)
+    assert params.base.seed == 42 and params.base.image_size == 227
+    assert params.paths.raw == Path("data/raw") and isinstance(params.paths.model, Path)
+    assert params.data.source == "sample"
+    classes = params.data.sample.classes
+    assert isinstance(classes, tuple) and len(classes) >= 2
+    assert all(isinstance(name, str) for name in classes)
+    assert params.validate.allowed_formats[0] == "JPEG"
+    assert isinstance(params.train.learning_rate, float) and params.train.flip is True
+    assert params.preprocess.resize in ("crop", "squash")
+
+
+def test_params_are_frozen() -> None:
+    params = load_params(SHIPPED_PARAMS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.train.epochs = 3  # type: ignore[misc]
+
+
+def test_int_given_for_float_is_accepted_as_float() -> None:
+    data = shipped_params_dict()
+    set_key(data, "train.learning_rate", 1)
+    assert params_from_dict(data).train.learning_rate == 1.0
+    assert isinstance(params_from_dict(data).train.learning_rate, float)
+
+
+def test_unknown_key_is_named_with_known_keys() -> None:
+    data = shipped_params_dict()
+    data["train"]["epoch"] = 10
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(data)
+    message = str(info.value)
+    assert "unknown key `train.epoch`" in message
+    assert "epochs" in message  # the known keys are listed, so the typo is easy to spot
+
+
+def test_unknown_top_level_section_is_named() -> None:
+    data = shipped_params_dict()
+    data["trian"] = {"epochs": 1}
+    with pytest.raises(ConfigError, match="unknown key `trian`"):
+        params_from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected"),
+    [
+        ("train.epochs", "ten", "`train.epochs` must be an integer, got 'ten'"),
+        ("base.seed", True, "`base.seed` must be an integer, got True"),
+        ("train.epochs", 2.5, "`train.epochs` must be an integer"),
+        ("train.flip", "yes", "`train.flip` must be true or false"),
+        ("train.learning_rate", "fast", "`train.learning_rate` must be a number"),
+        ("train.optimizer", "rmsprop", "`train.optimizer` must be one of 'sgd', 'adam'"),
+        ("data.source", "s3", "`data.source` must be one of"),
+        ("data.sample.classes", "circle", "`data.sample.classes` must be a list"),
+        ("data.sample.classes", ["circle", 3], "`data.sample.classes[1]` must be a string"),
+        ("paths.raw", "", "`paths.raw` must be a path"),
+        ("paths.model", 5, "`paths.model` must be a path"),
+        ("report", "title", "`report` must be a mapping"),
+    ],
+)
+def test_wrong_type_names_the_key(dotted: str, value: object, expected: str) -> None:
+    assert expected in _error_for(dotted, value)
+
+
+def test_scientific_notation_is_a_number() -> None:
+    # PyYAML reads `1e-4` as a string; `dvc exp run -S train.learning_rate=1e-4` writes it so.
+    data = shipped_params_dict()
+    set_key(data, "train.learning_rate", "1e-4")
+    assert params_from_dict(data).train.learning_rate == 1e-4
+
+
+@pytest.mark.parametrize("dotted", ["train.epochs", "paths.report", "data.sample.jpeg_quality",
+                                    "evaluate"])
+def test_missing_key_is_named(dotted: str) -> None:
+    data = shipped_params_dict()
+    del_key(data, dotted)
+    with pytest.raises(ConfigError, match=f"missing key `{dotted}`"):
+        params_from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value"),
+    [
+        ("base.image_size", 32),
+        ("base.image_size", MIN_IMAGE_SIZE - 1),
+        ("train.epochs", 0),
+        ("train.learning_rate", 0.0),
+        ("train.momentum", 1.0),
+        ("train.dropout", -0.1),
+        ("preprocess.val_fraction", 1.0),
+        ("preprocess.val_fraction", 0),
+        ("preprocess.shard_size", 0),
+        ("preprocess.jpeg_quality", 101),
+        ("validate.min_side", 0),
+        ("validate.min_images_per_class", 0),
+        ("data.sample.classes", ["circle"]),
+        ("data.sample.min_side", 400),  # > max_side 320
+        ("data.sample.jpeg_quality", 96),
+        ("evaluate.batch_size", 0),
+    ],
+)
+def test_out_of_range_value_names_the_key(dotted: str, value: object) -> None:
+    message = _error_for(dotted, value)
+    assert f"`{dotted}`" in message
+
+
+def test_smallest_allowed_image_size_is_accepted() -> None:
+    data = shipped_params_dict()
+    set_key(data, "base.image_size", MIN_IMAGE_SIZE)
+    assert params_from_dict(data).base.image_size == MIN_IMAGE_SIZE
+
+
+def test_config_error_is_a_pipeline_error_with_its_own_exit_code() -> None:
+    assert issubclass(ConfigError, PipelineError)
+    assert ConfigError.exit_code != 0 and PipelineError.exit_code != 0
+
+
+def test_load_params_names_the_file_in_errors(tmp_path: Path) -> None:
+    data = shipped_params_dict()
+    set_key(data, "train.epochs", "ten")
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value).startswith(f"{path}: `train.epochs`")
+
+
+def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("base:\n  seed: 42\n  image_size: [227\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("text", ["", "- just\n- a list\n"])
+def test_non_mapping_document_is_a_config_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="the top level must be a mapping"):
+        load_params(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")

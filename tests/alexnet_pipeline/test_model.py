@@ -1,0 +1,96 @@
+"""AlexNet's shape and size follow the paper; the model normalizes its own 0..255 input."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from alexnet_pipeline.config import MIN_IMAGE_SIZE
+from alexnet_pipeline.model import build_alexnet
+
+FEATURE_MAPS = {  # layer: (side, channels) at 227x227, as in the paper
+    "conv1": (55, 96), "pool1": (27, 96), "conv2": (27, 256), "pool2": (13, 256),
+    "conv3": (13, 384), "conv4": (13, 384), "conv5": (13, 256), "pool5": (6, 256),
+}
+MEAN, STD = [123.0, 117.0, 104.0], [58.0, 57.0, 57.0]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize(("num_classes", "normalize", "expected"), [
+    (1000, False, 62_378_344),
+    (1000, True, 62_378_344),
+    (2, False, 58_289_538),
+    (2, True, 58_289_538),
+])
+def test_parameter_count_at_227(num_classes: int, normalize: bool, expected: int) -> None:
+    stats = {"channel_mean": MEAN, "channel_std": STD} if normalize else {}
+    model = build_alexnet(num_classes, **stats)
+    assert model.count_params() == expected == 58_281_344 + 4_097 * num_classes
+    assert model.input_shape == (None, 227, 227, 3)
+    assert model.output_shape == (None, num_classes)
+    assert ("normalize" in [layer.name for layer in model.layers]) is normalize
+
+
+def test_feature_maps_at_227_match_the_paper() -> None:
+    model = build_alexnet(2)
+    for name, (side, channels) in FEATURE_MAPS.items():
+        assert model.get_layer(name).output.shape == (None, side, side, channels), name
+    assert model.get_layer("fc6").output.shape == (None, 4096)
+    assert model.get_layer("fc7").output.shape == (None, 4096)
+    assert model.get_layer("drop6").rate == 0.5
+
+
+def test_forward_pass_at_67_gives_probabilities() -> None:
+    model = build_alexnet(2, 67, seed=0, channel_mean=MEAN, channel_std=STD)
+    assert model.get_layer("pool5").output.shape == (None, 1, 1, 256)  # the smallest input
+    images = np.random.default_rng(0).uniform(0, 255, size=(3, 67, 67, 3)).astype("float32")
+    probabilities = np.asarray(model(images, training=False))
+    assert probabilities.shape == (3, 2)
+    assert np.all(probabilities >= 0) and np.all(probabilities <= 1)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(probabilities, np.asarray(model(images, training=False)))  # no dropout
+
+
+def test_the_model_normalizes_its_own_input() -> None:
+    normalizing = build_alexnet(3, 67, seed=5, channel_mean=MEAN, channel_std=STD)
+    plain = build_alexnet(3, 67, seed=5)
+    images = np.random.default_rng(1).uniform(0, 255, size=(2, 67, 67, 3)).astype("float32")
+    standardized = (images - np.array(MEAN, "float32")) / np.array(STD, "float32")
+    assert np.allclose(np.asarray(normalizing(images, training=False)),
+                       np.asarray(plain(standardized, training=False)), atol=1e-5)
+
+
+def test_seed_makes_initial_weights_reproducible() -> None:
+    first = build_alexnet(2, 67, seed=1).get_layer("conv1").get_weights()[0]
+    again = build_alexnet(2, 67, seed=1).get_layer("conv1").get_weights()[0]
+    other = build_alexnet(2, 67, seed=2).get_layer("conv1").get_weights()[0]
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize(("init", "expected_std"), [
+    ("paper", 0.01),                       # N(0, 0.01)
+    ("he", (2 / (11 * 11 * 3)) ** 0.5),    # sqrt(2 / fan_in) for conv1
+])
+def test_initializers(init: str, expected_std: float) -> None:
+    kernel = build_alexnet(2, 67, init=init, seed=0).get_layer("conv1").get_weights()[0]
+    assert kernel.shape == (11, 11, 3, 96)
+    assert abs(float(kernel.mean())) < 0.1 * expected_std
+    assert float(kernel.std()) == pytest.approx(expected_std, rel=0.1)
+
+
+def test_unknown_initializer_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        build_alexnet(2, 67, init="xavier")
+
+
+def test_input_smaller_than_67_cannot_be_built() -> None:
+    """config.MIN_IMAGE_SIZE is 67: one pixel less leaves nothing after pool5."""
+    with pytest.raises(ValueError):
+        build_alexnet(2, MIN_IMAGE_SIZE - 1)

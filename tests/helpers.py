@@ -1,0 +1,106 @@
+"""Plain helpers for the unit tests: image files made with Pillow, params files, subprocesses."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_PARAMS = REPO_ROOT / "params.yaml"
+_SHIPPED = yaml.safe_load(SHIPPED_PARAMS.read_text())
+
+
+def shipped_params_dict() -> dict[str, Any]:
+    """A fresh deep copy of the parsed params.yaml that ships with the project."""
+    return copy.deepcopy(_SHIPPED)
+
+
+def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """`set_key(d, "train.epochs", 3)` sets d["train"]["epochs"] = 3."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data[key]
+    data[last] = value
+
+
+def del_key(data: dict[str, Any], dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data[key]
+    del data[last]
+
+
+def params_dict_in(root: Path, **overrides: Any) -> dict[str, Any]:
+    """The shipped params with every `paths:` entry inside `root`, plus dotted overrides
+    (double underscores stand for dots: `validate__on_invalid="quarantine"`)."""
+    data = shipped_params_dict()
+    data["paths"] = {name: str(root / value) for name, value in data["paths"].items()}
+    for key, value in overrides.items():
+        set_key(data, key.replace("__", "."), value)
+    return data
+
+
+def write_params(root: Path, **overrides: Any) -> Path:
+    """Write `root/params.yaml` (see `params_dict_in`) and return its path."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params_dict_in(root, **overrides), sort_keys=False))
+    return path
+
+
+def noise_array(width: int, height: int, seed: int = 0, channels: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    return rng.integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def write_image(path: Path, size: tuple[int, int] = (40, 40), fmt: str = "JPEG",
+                mode: str = "RGB", seed: int = 0, **save_args: Any) -> Path:
+    """A noise image of `size` (width, height) in `mode`, saved as `fmt` at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(noise_array(*size, seed=seed))
+    if mode != "RGB":
+        image = image.convert(mode)
+    image.save(path, format=fmt, **save_args)
+    return path
+
+
+def write_truncated_jpeg(path: Path, size: tuple[int, int] = (64, 64), seed: int = 0) -> Path:
+    """A JPEG whose header is intact but whose second half is missing."""
+    buffer = io.BytesIO()
+    Image.fromarray(noise_array(*size, seed=seed)).save(buffer, format="JPEG", quality=90)
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_digests(root: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under `root`."""
+    return {str(p.relative_to(root)): sha256_of(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def subprocess_env() -> dict[str, str]:
+    """This interpreter's bin first on PATH, quiet TensorFlow, no analytics."""
+    return {**os.environ,
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+            "TF_CPP_MIN_LOG_LEVEL": "2", "GX_ANALYTICS_ENABLED": "false", "DVC_NO_ANALYTICS": "1"}
+
+
+def run_command(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=timeout, check=False)

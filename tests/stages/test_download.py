@@ -1,0 +1,82 @@
+"""download: the sample generator or a local folder into paths.raw, whole or not at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alexnet_pipeline.artifacts import LAYOUT_FILE
+from alexnet_pipeline.config import load_params
+from alexnet_pipeline.errors import PipelineError
+from stages.download import download, main
+from tests.helpers import tree_digests, write_image, write_params
+
+TINY_SAMPLE = {"data__sample__train_per_class": 2, "data__sample__test_per_class": 1,
+               "data__sample__min_side": 16, "data__sample__max_side": 24}
+
+
+def test_sample_source_writes_the_sample_and_its_layout(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path, base__seed=3, **TINY_SAMPLE))
+    main(params)
+    raw = params.paths.raw
+    layout = json.loads((raw / LAYOUT_FILE).read_text())
+    classes = sorted(params.data.sample.classes)
+    assert layout == {"source": "sample", "seed": 3, "classes": classes,
+                      "splits": {"test": {c: 1 for c in classes}, "train": {c: 2 for c in classes}}}
+    assert len(list(raw.rglob("*.jpg"))) == 4 * 3
+    assert sorted(p.name for p in raw.parent.iterdir()) == ["raw"]  # no temporary left
+
+
+def test_rerun_replaces_the_folder_with_identical_files(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path, **TINY_SAMPLE))
+    main(params)
+    before = tree_digests(params.paths.raw)
+    (params.paths.raw / "train" / "stale.txt").write_text("left from an older run")
+    main(params)
+    assert tree_digests(params.paths.raw) == before
+
+
+def test_local_source_copies_with_canonical_split_names(tmp_path: Path) -> None:
+    source = tmp_path / "mine"
+    write_image(source / "training/cat/1.jpg")
+    write_image(source / "training/dog/1.png", fmt="PNG")
+    write_image(source / "testing/cat/2.jpg", seed=2)
+    (source / "training/cat/.DS_Store").write_bytes(b"junk")
+    source_before = tree_digests(source)
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(source)))
+    main(params)
+    raw = params.paths.raw
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*") if p.is_file()) == [
+        LAYOUT_FILE, "test/cat/2.jpg", "train/cat/1.jpg", "train/dog/1.png"]
+    assert (raw / "train/cat/1.jpg").read_bytes() == (source / "training/cat/1.jpg").read_bytes()
+    layout = json.loads((raw / LAYOUT_FILE).read_text())
+    assert layout["source"] == "local" and layout["path"] == str(source.resolve())
+    assert layout["classes"] == ["cat", "dog"]
+    assert tree_digests(source) == source_before  # the source is never modified
+
+
+def test_local_source_without_a_path_is_an_error(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path, data__source="local"))
+    with pytest.raises(PipelineError, match="data.local.path"):
+        download(params.data, 0, tmp_path / "out")
+
+
+def test_kaggle_source_is_a_clear_error(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path, data__source="kaggle"))
+    with pytest.raises(PipelineError, match="kaggle"):
+        main(params)
+    assert not params.paths.raw.exists()
+
+
+def test_broken_local_source_leaves_no_raw_folder(tmp_path: Path) -> None:
+    source = tmp_path / "mine"
+    write_image(source / "cats/1.jpg")  # class folders without split folders
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(source)))
+    with pytest.raises(PipelineError, match="not a split folder"):
+        main(params)
+    assert not params.paths.raw.exists()
+    assert list(params.paths.raw.parent.iterdir()) == []

@@ -1,0 +1,131 @@
+"""report: one self-contained HTML page from the run's results, built here by hand."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
+from alexnet_pipeline.config import load_params
+from alexnet_pipeline.errors import PipelineError
+from stages.report import main, read_history, render_report
+from tests.helpers import write_params
+
+CLASSES = ["ocelot", "zebra"]
+LAYOUT = {"source": "sample", "seed": 42, "splits": {"train": {"ocelot": 5, "zebra": 5},
+                                                     "test": {"ocelot": 2, "zebra": 2}},
+          "classes": CLASSES}
+SPLITS = {"train": {"ocelot": 4, "zebra": 4}, "val": {"ocelot": 1, "zebra": 1},
+          "test": {"ocelot": 2, "zebra": 2}}
+VALIDATION = {
+    "success": False, "on_invalid": "quarantine",
+    "counts": {"files": 15, "valid": 14, "invalid": 1,
+               "by_split": {"train": {"ocelot": 5, "zebra": 4}, "test": {"ocelot": 2, "zebra": 2}}},
+    "invalid": [{"path": "train/zebra/broken_file_7.jpg", "reason": "empty file (0 bytes)"}],
+    "expectations": [{"expectation": "expect_column_values_to_be_in_set", "column": "ok",
+                      "success": False, "unexpected_count": 1, "description": "the file decodes"}],
+    "class_expectations": [{"expectation": "expect_column_values_to_be_between", "column": "count",
+                            "success": True, "unexpected_count": 0,
+                            "description": "at least 2 train images", "failing_classes": {}}],
+}
+METRICS = {
+    "accuracy": 0.857143, "loss": 0.4321, "macro_f1": 0.8, "weighted_f1": 0.81, "num_examples": 4,
+    "per_class": {"ocelot": {"precision": 1.0, "recall": 0.5, "f1": 0.666667, "support": 2},
+                  "zebra": {"precision": 0.666667, "recall": 1.0, "f1": 0.8, "support": 2}},
+    "confusion_matrix": [[1, 1], [0, 2]], "classes": CLASSES,
+}
+HISTORY = {"loss": {"train": [(0, 1.2), (1, 0.9)], "val": [(0, 1.3), (1, 1.0)]},
+           "accuracy": {"train": [(0, 0.4), (1, 0.6)], "val": [(0, 0.5), (1, 0.55)]}}
+
+
+@pytest.fixture(scope="module")
+def params(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("report")
+    return load_params(write_params(root, report__title="Run <b>seven</b> & co"))
+
+
+def _data_uris(html: str) -> list[str]:
+    return re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+
+
+def test_report_is_self_contained_with_embedded_charts(params) -> None:
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, HISTORY)
+    uris = _data_uris(html)
+    assert len(uris) == 2  # training curves and confusion matrix
+    for uri in uris:
+        with Image.open(io.BytesIO(base64.b64decode(uri))) as png:
+            assert png.format == "PNG" and png.width > 100 and png.height > 100
+    assert not re.search(r"https?://", html)  # nothing fetched from anywhere
+    for reference in re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html):
+        assert reference.startswith("data:"), reference
+    assert "<script" not in html and "<link" not in html
+
+
+def test_report_shows_the_results(params) -> None:
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, HISTORY)
+    assert "0.857" in html  # test accuracy, to three places
+    assert "0.432" in html  # test loss
+    for name in CLASSES:
+        assert name in html
+    assert "train/zebra/broken_file_7.jpg" in html and "empty file (0 bytes)" in html
+    assert "on_invalid: quarantine" in html
+    assert "image size 227" in html
+    assert "learning_rate" in html  # the params are shown
+    assert html.lstrip().lower().startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+
+
+def test_user_text_is_escaped(params) -> None:
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, HISTORY)
+    assert "<b>seven</b>" not in html
+    assert "Run &lt;b&gt;seven&lt;/b&gt; &amp; co" in html
+
+
+def test_report_without_training_history(params) -> None:
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, {})
+    assert len(_data_uris(html)) == 1  # only the confusion matrix
+    assert "No training history found" in html
+
+
+def test_read_history_parses_dvclive_tsvs(tmp_path: Path) -> None:
+    for folder, rows in (("train", "0\t1.5\n1\t0.75\n"), ("eval", "0\t1.6\n")):
+        tsv = tmp_path / "plots" / "metrics" / folder / "loss.tsv"
+        tsv.parent.mkdir(parents=True)
+        tsv.write_text("step\tloss\n" + rows)
+    accuracy = tmp_path / "plots" / "metrics" / "train" / "accuracy.tsv"
+    accuracy.write_text("timestamp\tstep\taccuracy\n1700000000\t0\t0.25\n")
+    assert read_history(tmp_path) == {
+        "loss": {"train": [(0, 1.5), (1, 0.75)], "val": [(0, 1.6)]},
+        "accuracy": {"train": [(0, 0.25)]},
+    }
+    assert read_history(tmp_path / "missing") == {}
+
+
+def _write_inputs(params) -> None:
+    paths = params.paths
+    for path, data in ((paths.raw / LAYOUT_FILE, LAYOUT), (paths.processed / SPLITS_FILE, SPLITS),
+                       (paths.validation_report, VALIDATION), (paths.metrics, METRICS)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+
+
+def test_main_writes_the_report(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path))
+    _write_inputs(params)
+    main(params)
+    html = params.paths.report.read_text()
+    assert "AlexNet pipeline report" in html and len(_data_uris(html)) == 1
+
+
+def test_main_names_a_missing_input(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path))
+    _write_inputs(params)
+    params.paths.metrics.unlink()
+    with pytest.raises(PipelineError, match="metrics.json: not found"):
+        main(params)
+    assert not params.paths.report.exists()

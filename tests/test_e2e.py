@@ -1,0 +1,76 @@
+"""End to end: the real stages through `dvc repro` on a tiny sample, in a temp project."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from tests.conftest import run
+
+pytestmark = pytest.mark.slow
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def test_repro_writes_every_output(tiny_project: Path) -> None:
+    metrics = json.loads((tiny_project / "reports/metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] > 0
+    assert sorted(metrics["per_class"]) == ["checks", "dots", "rings", "stripes"]
+    assert sum(c["support"] for c in metrics["per_class"].values()) == 4 * 3
+
+    validation = json.loads((tiny_project / "reports/validation.json").read_text())
+    assert validation["success"] is True and validation["invalid"] == []
+    assert validation["counts"]["files"] == 4 * (8 + 3)
+
+    html = (tiny_project / "reports/report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2  # training curves and confusion matrix
+    assert "http://" not in html and "https://" not in html
+
+    model = keras.models.load_model(tiny_project / "models/alexnet.keras")
+    assert model.output_shape == (None, 4)
+    assert (tiny_project / "dvc.lock").exists()
+    # DVC's outputs stay out of git: nothing under data/, models/ or reports/ shows as new.
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], tiny_project).stdout
+    assert not [line for line in status.splitlines() if line[3:].startswith(("data/", "models/", "reports/"))]
+    assert (tiny_project / "data/raw/train").is_dir() and (tiny_project / "models/labels.json").exists()
+
+
+def test_second_repro_runs_nothing(tiny_project: Path) -> None:
+    completed = run(DVC + ["repro"], tiny_project)
+    assert "Running stage" not in completed.stdout
+    assert "Data and pipelines are up to date" in completed.stdout
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_rerun_is_deterministic(tiny_project: Path) -> None:
+    shards = sorted((tiny_project / "data/processed").glob("*.tfrecord"))
+    before = {p.name: _digest(p) for p in shards} | {
+        "metrics": (tiny_project / "reports/metrics.json").read_text(),
+        "history": (tiny_project / "reports/train/metrics.json").read_text()}
+    run(DVC + ["repro", "--force", "--single-item", "preprocess", "train", "evaluate"], tiny_project)
+    after = {p.name: _digest(p) for p in sorted((tiny_project / "data/processed").glob("*.tfrecord"))} | {
+        "metrics": (tiny_project / "reports/metrics.json").read_text(),
+        "history": (tiny_project / "reports/train/metrics.json").read_text()}
+    assert after == before
+
+
+def test_exp_run_shows_in_metrics_and_params_diff(tiny_project: Path) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(git + ["add", "dvc.lock"], tiny_project)
+    run(git + ["commit", "-qm", "baseline"], tiny_project)
+    run(DVC + ["exp", "run", "-S", "train.epochs=1"], tiny_project)
+
+    params_diff = json.loads(run(DVC + ["params", "diff", "--json"], tiny_project).stdout)
+    assert params_diff["params.yaml"]["train.epochs"] == {"old": 2, "new": 1, "diff": -1}
+    metrics_diff = json.loads(run(DVC + ["metrics", "diff", "--all", "--json"], tiny_project).stdout)
+    assert metrics_diff["reports/train/metrics.json"]["step"] == {"old": 1, "new": 0, "diff": -1}
+    test_loss = metrics_diff["reports/metrics.json"]["loss"]
+    assert test_loss["old"] is not None and test_loss["new"] is not None
+    assert test_loss["old"] != test_loss["new"]
