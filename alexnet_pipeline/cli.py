@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from alexnet_pipeline.config import load_params
+from alexnet_pipeline.dvc_command import dvc_command
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.stage_runner import configure_logging
 
@@ -19,12 +19,13 @@ log = logging.getLogger("alexnet_pipeline")
 
 
 def _run(args: argparse.Namespace) -> int:
-    """`dvc repro` with this environment's Python first on PATH."""
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.call([sys.executable, "-m", "dvc", "repro", *args.dvc_args], env=env)
+    """`dvc repro [ARGS]` with this environment's Python first on PATH."""
+    argv, env = dvc_command(["repro", *args.dvc_args])
+    return subprocess.call(argv, env=env)
 
 
 def _flow(args: argparse.Namespace) -> int:
+    """Run the Prefect flow once and print what each stage did."""
     from pipelines.flow import alexnet_pipeline
 
     outcome = alexnet_pipeline(project_dir=args.project_dir)
@@ -33,10 +34,13 @@ def _flow(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    """Print one JSON line per image; exit 1 if any image could not be read."""
     import keras
 
     from alexnet_pipeline.predict import expand_inputs, predict_files
 
+    if args.top_k < 1:
+        raise PipelineError(f"--top-k must be >= 1, got {args.top_k}")
     params = load_params(args.params)
     model_path = Path(args.model) if args.model else params.paths.model
     labels_path = Path(args.labels) if args.labels else params.paths.labels
@@ -58,12 +62,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `alexnet` command line: run, flow and predict."""
     parser = argparse.ArgumentParser(prog="alexnet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the pipeline (dvc repro; extra args go to dvc)")
-    run.add_argument("dvc_args", nargs=argparse.REMAINDER)
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_run, dvc_args=[])
 
     flow = commands.add_parser("flow", help="run the Prefect flow once, locally")
     flow.add_argument("--project-dir", default=".", help="the project root (default: .)")
@@ -80,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    """Entry point of the `alexnet` console script."""
+    args, extra = build_parser().parse_known_args(argv)
+    if extra and args.command != "run":
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "run":
+        args.dvc_args = extra
     configure_logging()
     try:
         sys.exit(args.handler(args))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from alexnet_pipeline.errors import ConfigError
+from alexnet_pipeline.sample_data import TEXTURES
 
 # AlexNet's three 3x3/2 poolings need at least a 1x1 map after conv5: (67 - 11) / 4 + 1 = 15 -> 7 -> 3 -> 1.
 MIN_IMAGE_SIZE = 67
@@ -29,6 +29,7 @@ class BaseConfig:
     image_size: int
 
     def check(self) -> None:
+        _require(0 <= self.seed < 2**32, "base.seed", "must be in 0..4294967295")
         _require(self.image_size >= MIN_IMAGE_SIZE, "base.image_size", f"must be >= {MIN_IMAGE_SIZE}")
 
 
@@ -47,6 +48,16 @@ class PathsConfig:
     eval_plots: Path
     report: Path
 
+    def check(self) -> None:
+        """Outputs are replaced whole, so each must be its own path, never the project root."""
+        named = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, path in named.items():
+            _require(path != Path("."), f"paths.{name}", "must not be the project root")
+            for other_name, other in named.items():
+                if other_name != name and (path == other or path in other.parents):
+                    raise ConfigError(f"params.yaml: `paths.{name}` ({path}) and `paths.{other_name}` "
+                                      f"({other}) overlap; give each output its own path")
+
 
 @dataclass(frozen=True)
 class SampleConfig:
@@ -59,6 +70,11 @@ class SampleConfig:
 
     def check(self) -> None:
         _require(len(self.classes) >= 2, "data.sample.classes", "needs at least 2 classes")
+        _require(len(set(self.classes)) == len(self.classes), "data.sample.classes",
+                 "has a class twice")
+        unknown = sorted(set(self.classes) - set(TEXTURES))
+        _require(not unknown, "data.sample.classes",
+                 f"has unknown classes {unknown}; choose from {', '.join(TEXTURES)}")
         _require(self.train_per_class >= 2, "data.sample.train_per_class", "must be >= 2")
         _require(self.test_per_class >= 1, "data.sample.test_per_class", "must be >= 1")
         _require(8 <= self.min_side <= self.max_side, "data.sample.min_side",
@@ -186,8 +202,6 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise wrong
         item_type = typing.get_args(tp)[0]
         return tuple(_convert(item, item_type, f"{key}[{i}]") for i, item in enumerate(value))
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"unsupported annotation {tp} for {key}")
     if tp is bool:
         if not isinstance(value, bool):
             raise wrong

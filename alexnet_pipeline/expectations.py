@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from alexnet_pipeline.config import ValidateConfig
+from alexnet_pipeline.layout import SPLITS
 
 # No usage statistics leave the machine (and no network wait when offline).
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -22,7 +23,6 @@ import great_expectations as gx
 
 log = logging.getLogger(__name__)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
-SPLITS = ["train", "val", "test"]
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _file_expectations(cfg: ValidateConfig, train_labels: list[str]) -> list[tup
          f"validate.min_side <= width <= validate.max_side ({cfg.min_side}..{cfg.max_side})"),
         (E.ExpectColumnValuesToBeBetween(column="height", min_value=cfg.min_side, max_value=cfg.max_side),
          f"validate.min_side <= height <= validate.max_side ({cfg.min_side}..{cfg.max_side})"),
-        (E.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS), "train, val or test"),
+        (E.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)), "train, val or test"),
         (E.ExpectColumnValuesToBeInSet(column="label", value_set=train_labels),
          "a class that has images in the train split"),
         (E.ExpectColumnValuesToNotBeNull(column="sha256"), "a readable file"),

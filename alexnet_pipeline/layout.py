@@ -13,6 +13,7 @@ from pathlib import Path
 
 from alexnet_pipeline.errors import PipelineError
 
+SPLITS = ("train", "val", "test")  # canonical split names, in pipeline order
 SPLIT_ALIASES = {
     "train": "train", "training": "train",
     "val": "val", "valid": "val", "validation": "val",

@@ -23,6 +23,8 @@ COLUMNS = ["path", "split", "label", "format", "mode", "width", "height", "bytes
 
 @dataclass(frozen=True)
 class ManifestRow:
+    """One manifest row; `ok` is False with a `reason` when the file does not decode."""
+
     path: str
     split: str
     label: str
@@ -31,7 +33,7 @@ class ManifestRow:
     width: int | None
     height: int | None
     bytes: int
-    sha256: str
+    sha256: str | None
     ok: bool
     reason: str
 
@@ -48,10 +50,14 @@ def _decode(data_path: Path) -> tuple[str, str, int, int]:
 
 def inspect_file(entry: ImageEntry) -> ManifestRow:
     """Read, hash and decode one file into a manifest row."""
-    content = entry.source.read_bytes()
-    digest = hashlib.sha256(content).hexdigest()
-    fields = {"path": entry.relpath, "split": entry.split, "label": entry.label, "bytes": len(content),
-                  "sha256": digest}
+    try:
+        content = entry.source.read_bytes()
+    except OSError as exc:
+        return ManifestRow(path=entry.relpath, split=entry.split, label=entry.label, bytes=0,
+                           sha256=None, format=None, mode=None, width=None, height=None, ok=False,
+                           reason=f"cannot read file: {exc.strerror or exc}")
+    fields = {"path": entry.relpath, "split": entry.split, "label": entry.label,
+              "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
     if not content:
         return ManifestRow(**fields, format=None, mode=None, width=None, height=None, ok=False,
                            reason="empty file (0 bytes)")

@@ -22,6 +22,8 @@ from alexnet_pipeline.reader import decode_image
 
 @dataclass(frozen=True)
 class Prediction:
+    """The top classes of one image, or why it could not be read."""
+
     path: str
     top: list[dict[str, Any]] | None = None
     error: str | None = None

@@ -148,7 +148,7 @@ def render_image(spec: SampleSpec, split: str, label: str, index: int) -> Image.
     side = min(width, height)
     left, top = (width - side) / 2, (height - side) / 2
     for _ in range(int(rng.integers(1, 3))):
-        radius = rng.uniform(0.25, 0.4) * side
+        radius = rng.uniform(0.3, 0.5) * side
         cx = left + rng.uniform(radius, side - radius)
         cy = top + rng.uniform(radius, side - radius)
         mask = _shape_mask(rng, width, height, cx, cy, radius)
@@ -160,7 +160,7 @@ def render_image(spec: SampleSpec, split: str, label: str, index: int) -> Image.
     image = Image.fromarray(canvas.clip(0, 255).astype(np.uint8))
     image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, 1.0))))
     pixels = np.asarray(image, dtype=np.float32)
-    pixels += rng.normal(0.0, rng.uniform(3, 12), size=pixels.shape).astype(np.float32)
+    pixels += rng.normal(0.0, rng.uniform(2, 8), size=pixels.shape).astype(np.float32)
     return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
 
 

@@ -33,3 +33,7 @@ def run_stage(name: str, body: Callable[[Params], None], argv: Sequence[str] | N
     except PipelineError as exc:
         print(f"error: {name}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except FileNotFoundError as exc:  # an input an earlier stage should have written
+        print(f"error: {name}: {exc.filename}: not found; run the earlier stages first "
+              f"(dvc repro {name})", file=sys.stderr)
+        sys.exit(1)

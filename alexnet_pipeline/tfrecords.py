@@ -29,6 +29,7 @@ def serialize_example(image_jpeg: bytes, label: int, key: str) -> bytes:
 
 
 def _chunks(records: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    """Consecutive lists of `size` records (the last may be shorter)."""
     chunk: list[bytes] = []
     for record in records:
         chunk.append(record)

@@ -6,30 +6,29 @@ which skips an up-to-date stage. Only download (network I/O) is retried.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+
+from alexnet_pipeline.dvc_command import dvc_command
+from alexnet_pipeline.errors import PipelineError
 
 STAGES = ("download", "validate", "preprocess", "train", "evaluate", "report")
 RETRIED_STAGES = {"download": 2}
 SKIPPED_MARK = "didn't change, skipping"
 
 
-class StageFailed(RuntimeError):
+class StageFailed(PipelineError):
     """A DVC stage exited non-zero; the message carries the end of its output."""
 
 
 def run_dvc_stage(stage: str, project_dir: str) -> str:
     """Run one stage through DVC in `project_dir`; return "ran" or "skipped"."""
     logger = get_run_logger()
-    venv_bin = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro", "--single-item", stage],
-        cwd=project_dir, env=env, capture_output=True, text=True, check=False)
+    argv, env = dvc_command(["repro", "--single-item", stage])
+    completed = subprocess.run(argv, cwd=project_dir, env=env, capture_output=True, text=True,
+                               check=False)
     output = (completed.stdout + completed.stderr).strip()
     for line in output.splitlines():
         logger.info(line)
@@ -46,7 +45,7 @@ STAGE_TASKS = {
 }
 
 
-@flow(name="alexnet_pipeline", log_prints=True)
+@flow(name="alexnet_pipeline")
 def alexnet_pipeline(project_dir: str = ".") -> dict[str, str]:
     """Bring every stage up to date, in order; return what each did ("ran" or "skipped")."""
     project = str(Path(project_dir).resolve())

@@ -38,12 +38,17 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
         for entry in find_images(source):
             target = out_dir / entry.relpath
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(entry.source, target)
+            try:
+                shutil.copy2(entry.source, target)
+            except OSError as exc:
+                raise PipelineError(f"{entry.source}: cannot copy ({exc.strerror or exc}); "
+                                    "check its permissions or remove it") from None
         origin = {"source": "local", "path": str(source)}
     else:
         raise PipelineError(
-            "data.source `kaggle` is not built yet; use `sample`, or download the dataset "
-            "yourself and set data.source: local with data.local.path"
+            f"data.source `kaggle` (data.kaggle.dataset {data.kaggle.dataset}) is not built yet; "
+            "use `sample`, or download the dataset yourself and set data.source: local with "
+            "data.local.path"
         )
     counts = summarize(find_images(out_dir))
     classes = sorted({label for per_class in counts.values() for label in per_class})

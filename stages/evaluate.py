@@ -53,6 +53,8 @@ def main(params: Params) -> None:
     files = shard_files(paths.processed, "test")
     if not files:
         raise PipelineError(f"{paths.processed}: no test shards; run the preprocess stage first")
+    if not paths.model.exists():
+        raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
     classes = json.loads(paths.labels.read_text())
     model = keras.models.load_model(paths.model)
     dataset = make_dataset(files, params.base.image_size, params.evaluate.batch_size,

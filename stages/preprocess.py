@@ -20,16 +20,16 @@ from alexnet_pipeline.artifacts import CLASSES_FILE, MANIFEST_FILE, SPLITS_FILE,
 from alexnet_pipeline.config import Params, PreprocessConfig
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.images import encode_jpeg, prepare_image
+from alexnet_pipeline.layout import SPLITS
 from alexnet_pipeline.splitting import assign_splits
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import serialize_example, write_shards
 
 log = logging.getLogger(__name__)
-SPLIT_ORDER = ("train", "val", "test")
 
 
 class ChannelStats:
-    """Running per-channel mean and standard deviation of uint8 RGB images."""
+    """Running per-channel mean and standard deviation of uint8 RGB images (as resized)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -55,6 +55,8 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
     classes = sorted(manifest.loc[manifest["split"] == "train", "label"].unique())
     if len(classes) < 2:
         raise PipelineError(f"the train split has {len(classes)} class(es); at least 2 are needed")
+    if not (manifest["split"] == "test").any():
+        raise PipelineError("the dataset has no test split; add a test/ folder of class folders")
     class_ids = {name: index for index, name in enumerate(classes)}
     manifest = manifest.assign(final_split=assign_splits(manifest, cfg.val_fraction, seed))
     stats = ChannelStats()
@@ -67,15 +69,13 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
             yield serialize_example(encode_jpeg(image, cfg.jpeg_quality), class_ids[row.label], row.path)
 
     counts: dict[str, dict[str, int]] = {}
-    for split in SPLIT_ORDER:
+    for split in SPLITS:
         rows = manifest[manifest["final_split"] == split].sort_values("path")
         if rows.empty:
             continue
         write_shards(records(rows, split), out_dir, split, len(rows), cfg.shard_size)
         counts[split] = {str(k): int(v) for k, v in rows.groupby("label").size().items()}
         log.info("%s: %d images", split, len(rows))
-    if "test" not in counts:
-        raise PipelineError("the dataset has no test split; add a test/ folder of class folders")
     atomic.write_json(out_dir / CLASSES_FILE, classes)
     atomic.write_json(out_dir / STATS_FILE, {**stats.as_json(), "image_size": image_size})
     atomic.write_json(out_dir / SPLITS_FILE, counts)
@@ -85,7 +85,8 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
 def main(params: Params) -> None:
     """Shard the validated images listed in paths.validated."""
     paths = params.paths
-    manifest = pd.read_csv(paths.validated / MANIFEST_FILE, dtype={"path": str, "label": str})
+    manifest = pd.read_csv(paths.validated / MANIFEST_FILE, dtype={"path": str, "label": str},
+                           keep_default_na=False)
     with atomic.atomic_path(paths.processed) as tmp:
         tmp.mkdir()
         preprocess(manifest, paths.raw, tmp, params.preprocess, params.base.image_size,

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    """SGD with momentum or Adam, at `train.learning_rate`."""
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
     return keras.optimizers.Adam(cfg.learning_rate)
@@ -63,7 +64,8 @@ def main(params: Params) -> None:
     val_data = (make_dataset(shard_files(paths.processed, "val"), base.image_size, cfg.batch_size,
                              training=False, seed=base.seed, num_examples=sizes["val"])
                 if sizes.get("val") else None)
-    with Live(dir=str(paths.train_logs), save_dvc_exp=False, dvcyaml=None) as live:
+    with (atomic.atomic_path(paths.train_logs) as logs_dir,
+          Live(dir=str(logs_dir), save_dvc_exp=False, dvcyaml=None) as live):
         model = train(cfg, base, train_data, val_data, len(classes), stats,
                       callbacks=[DVCLiveCallback(live=live)])
     atomic.write_with(paths.model, model.save)

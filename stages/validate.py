@@ -42,6 +42,7 @@ class ValidationResult:
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Images per split and class: `{split: {class: n}}`."""
     grouped = frame.groupby(["split", "label"]).size()
     counts: dict[str, dict[str, int]] = {}
     for (split, label), n in grouped.items():
@@ -105,6 +106,8 @@ def main(params: Params) -> None:
     log.info("manifest: %d files in %s", len(manifest), paths.raw)
     result = validate(manifest, cfg)
     atomic.write_json(paths.validation_report, result.report)
+    if not (result.usable["split"] == "train").any():
+        raise PipelineError(f"no usable train images remain; see {paths.validation_report}")
     if not result.classes_ok or (not result.files_ok and cfg.on_invalid == "fail"):
         raise PipelineError(failure_summary(result, str(paths.validation_report), cfg.on_invalid))
     for item in result.report["invalid"]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
-
 from PIL import Image
+from prefect.testing.utilities import prefect_test_harness
 
 from pipelines.flow import STAGES, StageFailed, alexnet_pipeline
 from tests.conftest import make_project, set_params

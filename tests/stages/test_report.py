@@ -13,7 +13,7 @@ from PIL import Image
 
 from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.stage_runner import run_stage
 from stages.report import main, read_history, render_report
 from tests.helpers import write_params
 
@@ -122,10 +122,14 @@ def test_main_writes_the_report(tmp_path: Path) -> None:
     assert "AlexNet pipeline report" in html and len(_data_uris(html)) == 1
 
 
-def test_main_names_a_missing_input(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path))
+def test_main_names_a_missing_input(tmp_path: Path, capsys) -> None:
+    params_file = write_params(tmp_path)
+    params = load_params(params_file)
     _write_inputs(params)
     params.paths.metrics.unlink()
-    with pytest.raises(PipelineError, match="metrics.json: not found"):
-        main(params)
+    with pytest.raises(SystemExit) as stopped:
+        run_stage("report", main, ["--params", str(params_file)])
+    assert stopped.value.code == 1
+    error = capsys.readouterr().err
+    assert f"error: report: {params.paths.metrics}: not found; run the earlier stages first" in error
     assert not params.paths.report.exists()
