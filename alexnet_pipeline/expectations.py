@@ -22,7 +22,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx
 
 log = logging.getLogger(__name__)
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -98,9 +97,19 @@ def _run_suite(context: Any, name: str, frame: pd.DataFrame, index_column: str,
     return outcomes
 
 
+def _quiet_gx_logging() -> None:
+    """GX sets INFO on its own loggers; keep its chatter out of the stage log."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _context() -> Any:
+    """An in-memory GX context without progress bars."""
+    _quiet_gx_logging()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
+    _quiet_gx_logging()
     return context
 
 
