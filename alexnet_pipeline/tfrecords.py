@@ -25,7 +25,9 @@ def serialize_example(image_jpeg: bytes, label: int, key: str) -> bytes:
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
         "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode()])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # Map fields serialize in hash order unless asked: identical inputs must give identical bytes.
+    return example.SerializeToString(deterministic=True)
 
 
 def _chunks(records: Iterable[bytes], size: int) -> Iterator[list[bytes]]:

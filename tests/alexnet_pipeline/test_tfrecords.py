@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,15 @@ def test_serialized_example_has_exactly_the_three_features() -> None:
     assert features["image"].bytes_list.value == [b"\xff\xd8jpeg"]
     assert features["label"].int64_list.value == [7]
     assert features["key"].bytes_list.value == [b"test/a/1.jpg"]
+
+
+def test_serialized_bytes_are_identical_across_processes() -> None:
+    # Protobuf map fields serialize in a per-process hash order unless asked to be deterministic.
+    script = ("import hashlib; from alexnet_pipeline.tfrecords import serialize_example; "
+              "print(hashlib.sha256(serialize_example(b'jpeg-bytes', 3, 'train/a/1.jpg')).hexdigest())")
+    digests = {
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.strip()
+        for _ in range(4)
+    }
+    assert len(digests) == 1
