@@ -17,6 +17,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     """Log to stderr as `time level name: message`, once per process."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
 
 
 def run_stage(name: str, body: Callable[[Params], None], argv: Sequence[str] | None = None) -> None:
