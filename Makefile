@@ -20,7 +20,7 @@ $(UV):
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --extra cpu --python 3.11
 	@touch $@
 
 ## setup: create or update .venv from uv.lock
