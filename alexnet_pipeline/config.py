@@ -117,12 +117,14 @@ class ValidateConfig:
 @dataclass(frozen=True)
 class PreprocessConfig:
     val_fraction: float
+    test_fraction: float
     resize: Literal["crop", "squash"]
     shard_size: int
     jpeg_quality: int
 
     def check(self) -> None:
         _require(0.0 < self.val_fraction < 1.0, "preprocess.val_fraction", "must be between 0 and 1")
+        _require(0.0 < self.test_fraction < 1.0, "preprocess.test_fraction", "must be between 0 and 1")
         _require(self.shard_size >= 1, "preprocess.shard_size", "must be >= 1")
         _require(1 <= self.jpeg_quality <= 100, "preprocess.jpeg_quality", "must be in 1..100")
 

@@ -15,7 +15,7 @@ from alexnet_pipeline import atomic
 from alexnet_pipeline.artifacts import LAYOUT_FILE
 from alexnet_pipeline.config import DataConfig, Params
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.layout import find_images, summarize
+from alexnet_pipeline.layout import detect_layout, find_images, summarize
 from alexnet_pipeline.sample_data import SampleSpec, write_sample
 from alexnet_pipeline.stage_runner import run_stage
 
@@ -35,7 +35,8 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
             raise PipelineError("data.source is `local` but `data.local.path` is empty; "
                                 "set it to a folder of <split>/<class>/<image> folders")
         source = Path(data.local.path).expanduser().resolve()
-        for entry in find_images(source):
+        layout = detect_layout(source)
+        for entry in find_images(source, layout):
             target = out_dir / entry.relpath
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -43,7 +44,9 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
             except OSError as exc:
                 raise PipelineError(f"{entry.source}: cannot copy ({exc.strerror or exc}); "
                                     "check its permissions or remove it") from None
-        origin = {"source": "local", "path": str(source)}
+        origin = {"source": "local", "path": str(source), "layout": layout.as_json(source)}
+        for note in layout.notes:
+            log.info("layout: %s", note)
     else:
         raise PipelineError(
             f"data.source `kaggle` (data.kaggle.dataset {data.kaggle.dataset}) is not built yet; "

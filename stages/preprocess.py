@@ -55,10 +55,9 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
     classes = sorted(manifest.loc[manifest["split"] == "train", "label"].unique())
     if len(classes) < 2:
         raise PipelineError(f"the train split has {len(classes)} class(es); at least 2 are needed")
-    if not (manifest["split"] == "test").any():
-        raise PipelineError("the dataset has no test split; add a test/ folder of class folders")
     class_ids = {name: index for index, name in enumerate(classes)}
-    manifest = manifest.assign(final_split=assign_splits(manifest, cfg.val_fraction, seed))
+    manifest = manifest.assign(final_split=assign_splits(manifest, cfg.val_fraction, seed,
+                                                         cfg.test_fraction))
     stats = ChannelStats()
 
     def records(rows: pd.DataFrame, split: str) -> Iterator[bytes]:

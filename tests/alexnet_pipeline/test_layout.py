@@ -1,4 +1,4 @@
-"""find_images reads <split>/<class>/<file> trees, with split aliases and OS junk ignored."""
+"""detect_layout/find_images read the dataset shapes users and Kaggle have; junk is ignored."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.layout import ImageEntry, find_images, is_junk, summarize
+from alexnet_pipeline.layout import ImageEntry, detect_layout, find_images, is_junk, summarize
 
 
 def _touch(root: Path, *relpaths: str) -> None:
@@ -32,11 +32,11 @@ def test_aliases_are_canonical_and_junk_is_ignored(tmp_path: Path) -> None:
     )
     entries = find_images(tmp_path)
     assert [e.relpath for e in entries] == [
-        "test/dog/9.png", "train/cat/1.jpg", "train/cat/2.jpg", "train/dog/1.jpg", "val/cat/3.jpg",
+        "train/cat/1.jpg", "train/cat/2.jpg", "train/dog/1.jpg", "val/cat/3.jpg", "test/dog/9.png",
     ]
-    first = entries[0]
-    assert first == ImageEntry(tmp_path / "testing/dog/9.png", "test", "dog")
-    assert first.source.is_file()
+    last = entries[-1]
+    assert last == ImageEntry(tmp_path / "testing/dog/9.png", "test", "dog")
+    assert last.source.is_file()
     assert summarize(entries) == {"test": {"dog": 1}, "train": {"cat": 2, "dog": 1},
                                   "val": {"cat": 1}}
 
@@ -44,7 +44,7 @@ def test_aliases_are_canonical_and_junk_is_ignored(tmp_path: Path) -> None:
 def test_split_names_are_case_insensitive_and_class_names_kept(tmp_path: Path) -> None:
     _touch(tmp_path, "Train/Cat/a.jpg", "VALID/Cat/b.jpg", "Test/Cat/c.jpg")
     assert [(e.split, e.label) for e in find_images(tmp_path)] == [
-        ("test", "Cat"), ("train", "Cat"), ("val", "Cat")]
+        ("train", "Cat"), ("val", "Cat"), ("test", "Cat")]
 
 
 @pytest.mark.parametrize("name", [".DS_Store", "__MACOSX", "Thumbs.db", "desktop.ini", ".hidden"])
@@ -63,11 +63,13 @@ def test_unknown_split_folder_name_is_an_error(tmp_path: Path) -> None:
         find_images(tmp_path)
 
 
-def test_class_folders_at_top_level_are_an_error(tmp_path: Path) -> None:
-    """A common mistake: <class>/<image> without split folders."""
-    _touch(tmp_path, "cat/1.jpg", "dog/1.jpg")
-    with pytest.raises(PipelineError, match="not a split folder"):
-        find_images(tmp_path)
+def test_class_folders_without_splits_are_all_train(tmp_path: Path) -> None:
+    _touch(tmp_path, "cat/1.jpg", "cat/2.jpg", "dog/1.jpg", "README.md")
+    layout = detect_layout(tmp_path)
+    assert layout.shape == "classes" and layout.split_dirs == {"train": tmp_path}
+    assert "val and test are carved from it" in layout.notes[0]
+    assert [e.relpath for e in find_images(tmp_path)] == ["train/cat/1.jpg", "train/cat/2.jpg",
+                                                         "train/dog/1.jpg"]
 
 
 def test_file_directly_in_a_split_folder_is_an_error(tmp_path: Path) -> None:
@@ -115,3 +117,70 @@ def test_a_file_instead_of_a_folder_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "data.zip").write_bytes(b"PK")
     with pytest.raises(PipelineError, match="dataset folder not found"):
         find_images(tmp_path / "data.zip")
+
+
+def test_kaggle_nested_split_folders(tmp_path: Path) -> None:
+    """The tongpython/cat-and-dog shape: training_set/training_set/<class>."""
+    _touch(tmp_path, "training_set/training_set/cats/cat.1.jpg", "training_set/training_set/dogs/dog.1.jpg",
+           "test_set/test_set/cats/cat.9.jpg", "test_set/test_set/dogs/dog.9.jpg")
+    layout = detect_layout(tmp_path)
+    assert layout.as_json(tmp_path)["split_folders"] == {
+        "test": "test_set/test_set", "train": "training_set/training_set"}
+    assert [e.relpath for e in find_images(tmp_path)] == [
+        "train/cats/cat.1.jpg", "train/dogs/dog.1.jpg", "test/cats/cat.9.jpg", "test/dogs/dog.9.jpg"]
+
+
+def test_wrapper_folder_around_the_splits(tmp_path: Path) -> None:
+    _touch(tmp_path, "my-dataset/README.md", "my-dataset/train/cat/1.jpg", "my-dataset/test/cat/2.jpg")
+    assert [e.relpath for e in find_images(tmp_path)] == ["train/cat/1.jpg", "test/cat/2.jpg"]
+
+
+MONKEY_LABELS = (
+    "Label,  Latin Name           , Common Name                   , Train Images\n"
+    "n0   , alouatta_palliata\t , mantled_howler                , 131\n"
+    "n1   , erythrocebus_patas\t , patas_monkey                  , 139\n\n\n"
+)
+
+
+def test_class_id_folders_named_by_a_labels_file_and_validation_used_as_test(tmp_path: Path) -> None:
+    """The 10 Monkey Species shape: n0..n9 folders, monkey_labels.txt, no test split."""
+    (tmp_path / "monkey_labels.txt").write_text(MONKEY_LABELS)
+    _touch(tmp_path, "training/training/n0/a.jpg", "training/training/n1/b.jpg",
+           "training/training/n1/n1151jpg", "validation/validation/n0/c.jpg")
+    layout = detect_layout(tmp_path)
+    assert layout.class_names == {"n0": "mantled_howler", "n1": "patas_monkey"}
+    assert layout.labels_file == tmp_path / "monkey_labels.txt"
+    assert "validation/validation is used as test" in layout.notes[0]
+    assert [e.relpath for e in find_images(tmp_path)] == [
+        "train/mantled_howler/a.jpg", "train/patas_monkey/b.jpg", "train/patas_monkey/n1151jpg",
+        "test/mantled_howler/c.jpg"]
+
+
+def test_labels_file_that_does_not_cover_every_folder_is_not_used(tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("id,name\nn0,howler\n")
+    _touch(tmp_path, "train/n0/a.jpg", "train/n1/b.jpg")
+    layout = detect_layout(tmp_path)
+    assert layout.labels_file is None and layout.class_names == {"n0": "n0", "n1": "n1"}
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+
+
+@pytest.mark.skipif(not (SHARED / "cats_vs_dogs_small").is_dir(), reason="../shared/datasets absent")
+def test_shared_cats_vs_dogs_small() -> None:
+    root = SHARED / "cats_vs_dogs_small"
+    counts = summarize(find_images(root))
+    assert counts == {"test": {"cats": 200, "dogs": 200}, "train": {"cats": 500, "dogs": 500}}
+
+
+@pytest.mark.skipif(not (SHARED / "monkey10").is_dir(), reason="../shared/datasets absent")
+def test_shared_monkey10() -> None:
+    root = SHARED / "monkey10"
+    layout = detect_layout(root)
+    entries = find_images(root, layout)
+    counts = summarize(entries)
+    assert len(layout.class_names) == 10 and layout.class_names["n9"] == "nilgiri_langur"
+    assert sum(counts["train"].values()) == 1097 and sum(counts["test"].values()) == 272
+    assert set(counts["train"]) == set(counts["test"]) == set(layout.class_names.values())
+    names = {e.source.name for e in entries}
+    assert {"n9160.png", "n9151jpg"} <= names  # the PNG and the file with no extension are kept

@@ -80,3 +80,17 @@ def test_small_classes_keep_train_and_val_images(n: int, fraction: float, expect
     splits = assign_splits(manifest, fraction, seed=0)
     assert ((splits == "val") & (manifest["label"] == "a")).sum() == expected
     assert ((splits == "train") & (manifest["label"] == "a")).sum() == n - expected
+
+
+def test_dataset_without_test_split_gets_test_then_val_carved_per_class() -> None:
+    manifest = pd.DataFrame({
+        "path": [f"train/{label}/{i}.jpg" for label in ("a", "b") for i in range(10)],
+        "split": ["train"] * 20,
+        "label": ["a"] * 10 + ["b"] * 10,
+        "sha256": [f"{i:064x}" for i in range(20)],
+    })
+    splits = assign_splits(manifest, val_fraction=0.25, seed=1, test_fraction=0.2)
+    for label in ("a", "b"):
+        counts = splits[manifest["label"] == label].value_counts().to_dict()
+        assert counts == {"train": 6, "val": 2, "test": 2}  # test 2 of 10, val 25% of the 8 left
+    assert splits.equals(assign_splits(manifest, val_fraction=0.25, seed=1, test_fraction=0.2))

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from alexnet_pipeline.artifacts import LAYOUT_FILE
+from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import PipelineError
+from stages import preprocess as preprocess_stage
+from stages import validate as validate_stage
 from stages.download import download, main
 from tests.helpers import tree_digests, write_image, write_params
 
@@ -73,10 +75,31 @@ def test_kaggle_source_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_broken_local_source_leaves_no_raw_folder(tmp_path: Path) -> None:
     source = tmp_path / "mine"
-    write_image(source / "cats/1.jpg")  # class folders without split folders
+    write_image(source / "train/cats/1.jpg")
+    write_image(source / "extras/cats/1.jpg")  # a folder beside the splits that is not a split
     params = load_params(write_params(tmp_path / "project", data__source="local",
                                       data__local__path=str(source)))
-    with pytest.raises(PipelineError, match="not a split folder"):
+    with pytest.raises(PipelineError, match="extras: not a split folder"):
         main(params)
     assert not params.paths.raw.exists()
     assert list(params.paths.raw.parent.iterdir()) == []
+
+
+def test_class_only_local_folder_gets_val_and_test_carved_downstream(tmp_path: Path) -> None:
+    """No split folders: download keeps everything as train, preprocess carves val and test."""
+    source = tmp_path / "photos"
+    for label in ("red", "blue"):
+        for index in range(10):
+            write_image(source / "wrapper" / label / f"{index}.jpg", seed=index + 100 * len(label))
+    (source / "wrapper" / "README.txt").write_text("my photos")
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(source), base__image_size=67))
+    main(params)
+    layout = json.loads((params.paths.raw / LAYOUT_FILE).read_text())
+    assert layout["layout"]["shape"] == "classes" and layout["splits"] == {
+        "train": {"blue": 10, "red": 10}}
+    validate_stage.main(params)
+    preprocess_stage.main(params)
+    splits = json.loads((params.paths.processed / SPLITS_FILE).read_text())
+    assert splits == {"train": {"blue": 7, "red": 7}, "val": {"blue": 1, "red": 1},
+                      "test": {"blue": 2, "red": 2}}
