@@ -93,11 +93,24 @@ class KaggleConfig:
 
 
 @dataclass(frozen=True)
+class ExtractConfig:
+    """Caps on what a dataset archive may unpack to (zip-bomb protection)."""
+
+    max_total_gb: float
+    max_ratio: float
+
+    def check(self) -> None:
+        _require(self.max_total_gb > 0, "data.extract.max_total_gb", "must be > 0")
+        _require(self.max_ratio >= 1, "data.extract.max_ratio", "must be >= 1")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     source: Literal["sample", "kaggle", "local"]
     local: LocalConfig
     kaggle: KaggleConfig
     sample: SampleConfig
+    extract: ExtractConfig
 
 
 @dataclass(frozen=True)

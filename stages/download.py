@@ -1,17 +1,21 @@
 """download: put the dataset in `paths.raw` as `<split>/<class>/<file>`, plus `layout.json`.
 
-Sources: `sample` (the built-in synthetic generator), `local` (a copy of a folder; the source is
-never modified) and `kaggle` (not built yet). The folder is written whole or not at all.
+Sources: `sample` (the built-in synthetic generator), `local` (a copy of a dataset folder, or
+the safely extracted contents of a zip/tar of one; the source is never modified) and `kaggle`
+(not built yet). Layout detection maps any supported shape to canonical split and class names.
+The folder is written whole or not at all.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from alexnet_pipeline import atomic
+from alexnet_pipeline.archives import ExtractionLimits, is_archive, safe_extract
 from alexnet_pipeline.artifacts import LAYOUT_FILE
 from alexnet_pipeline.config import DataConfig, Params
 from alexnet_pipeline.errors import PipelineError
@@ -20,6 +24,26 @@ from alexnet_pipeline.sample_data import SampleSpec, write_sample
 from alexnet_pipeline.stage_runner import run_stage
 
 log = logging.getLogger(__name__)
+
+
+def copy_dataset(source: Path, out_dir: Path, move: bool) -> dict[str, Any]:
+    """Copy (or move, for a scratch extraction) the dataset at `source` into the canonical
+    `<split>/<class>/<file>` layout under `out_dir`; return what layout detection found."""
+    layout = detect_layout(source)
+    for note in layout.notes:
+        log.info("layout: %s", note)
+    for entry in find_images(source, layout):
+        target = out_dir / entry.relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if move:
+                shutil.move(entry.source, target)
+            else:
+                shutil.copy2(entry.source, target)
+        except OSError as exc:
+            raise PipelineError(f"{entry.source}: cannot copy ({exc.strerror or exc}); "
+                                "check its permissions or remove it") from None
+    return layout.as_json(source)
 
 
 def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
@@ -35,18 +59,16 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
             raise PipelineError("data.source is `local` but `data.local.path` is empty; "
                                 "set it to a folder of <split>/<class>/<image> folders")
         source = Path(data.local.path).expanduser().resolve()
-        layout = detect_layout(source)
-        for entry in find_images(source, layout):
-            target = out_dir / entry.relpath
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                shutil.copy2(entry.source, target)
-            except OSError as exc:
-                raise PipelineError(f"{entry.source}: cannot copy ({exc.strerror or exc}); "
-                                    "check its permissions or remove it") from None
-        origin = {"source": "local", "path": str(source), "layout": layout.as_json(source)}
-        for note in layout.notes:
-            log.info("layout: %s", note)
+        if is_archive(source):
+            with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".extract-") as scratch:
+                extracted = Path(scratch) / "dataset"
+                limits = ExtractionLimits(int(data.extract.max_total_gb * 1e9), data.extract.max_ratio)
+                count = safe_extract(source, extracted, limits)
+                log.info("extracted %d members of %s", count, source)
+                layout = copy_dataset(extracted, out_dir, move=True)
+        else:
+            layout = copy_dataset(source, out_dir, move=False)
+        origin = {"source": "local", "path": str(source), "layout": layout}
     else:
         raise PipelineError(
             f"data.source `kaggle` (data.kaggle.dataset {data.kaggle.dataset}) is not built yet; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,39 @@ def test_class_only_local_folder_gets_val_and_test_carved_downstream(tmp_path: P
     splits = json.loads((params.paths.processed / SPLITS_FILE).read_text())
     assert splits == {"train": {"blue": 7, "red": 7}, "val": {"blue": 1, "red": 1},
                       "test": {"blue": 2, "red": 2}}
+
+
+def _zip_tree(archive: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+    return archive
+
+
+def test_local_zip_is_extracted_safely_and_laid_out(tmp_path: Path) -> None:
+    image = write_image(tmp_path / "img.jpg").read_bytes()
+    archive = _zip_tree(tmp_path / "cat-and-dog.zip", {
+        "training_set/training_set/cats/cat.1.jpg": image,
+        "training_set/training_set/dogs/dog.1.jpg": image,
+        "test_set/test_set/cats/cat.2.jpg": image,
+        "__MACOSX/training_set/._cat.1.jpg": b"junk",
+    })
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(archive)))
+    main(params)
+    assert sorted(str(p.relative_to(params.paths.raw)) for p in params.paths.raw.rglob("*.jpg")) == [
+        "test/cats/cat.2.jpg", "train/cats/cat.1.jpg", "train/dogs/dog.1.jpg"]
+    layout = json.loads((params.paths.raw / LAYOUT_FILE).read_text())["layout"]
+    assert layout["split_folders"] == {"test": "test_set/test_set", "train": "training_set/training_set"}
+    assert sorted(p.name for p in params.paths.raw.parent.iterdir()) == ["raw"]  # no scratch left
+    assert archive.exists()  # the source is never modified
+
+
+def test_local_zip_slip_leaves_nothing(tmp_path: Path) -> None:
+    archive = _zip_tree(tmp_path / "evil.zip", {"train/cat/1.jpg": b"x", "../../escaped.txt": b"x"})
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(archive)))
+    with pytest.raises(PipelineError, match="zip-slip"):
+        main(params)
+    assert not params.paths.raw.exists() and list(params.paths.raw.parent.iterdir()) == []
+    assert not list(tmp_path.rglob("escaped.txt"))
