@@ -73,9 +73,9 @@ def test_build_manifest_keeps_scanning_past_bad_files(tmp_path: Path) -> None:
     (tmp_path / "test/dog/zero.jpg").write_bytes(b"")
     frame = build_manifest(find_images(tmp_path))
     assert list(frame.columns) == COLUMNS
-    assert list(frame["path"]) == ["test/dog/zero.jpg", "train/cat/anim.gif", "train/cat/good.jpg",
-                                   "train/dog/cut.jpg"]
-    assert list(frame["ok"]) == [False, True, True, False]
+    assert list(frame["path"]) == ["train/cat/anim.gif", "train/cat/good.jpg", "train/dog/cut.jpg",
+                                   "test/dog/zero.jpg"]
+    assert list(frame["ok"]) == [True, True, False, False]
     assert frame["ok"].dtype == bool
     assert str(frame["width"].dtype) == "Int64" and str(frame["height"].dtype) == "Int64"
     good = frame.set_index("path").loc["train/cat/good.jpg"]

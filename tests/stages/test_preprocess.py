@@ -100,11 +100,14 @@ def test_one_class_is_an_error(tmp_path: Path) -> None:
         preprocess(one_class, tmp_path / "raw", tmp_path, _params(tmp_path).preprocess, SIZE, 0)
 
 
-def test_no_test_split_is_an_error(tmp_path: Path) -> None:
-    manifest = _raw(tmp_path / "data" / "raw", test=0)
-    params = _params(tmp_path)
+def test_no_test_split_gets_test_carved_from_train(tmp_path: Path) -> None:
+    manifest = _raw(tmp_path / "data" / "raw", train=10, test=0)
+    params = _params(tmp_path, preprocess__test_fraction=0.2)
     params.paths.validated.mkdir(parents=True)
     manifest.to_csv(params.paths.validated / MANIFEST_FILE, index=False)
-    with pytest.raises(PipelineError, match="no test split"):
-        main(params)
-    assert not params.paths.processed.exists()  # nothing half-written
+    main(params)
+    splits = json.loads((params.paths.processed / SPLITS_FILE).read_text())
+    # per class: 2 of 10 to test, then 20% of the 8 left to val
+    assert {split: set(counts.values()) for split, counts in splits.items()} == {
+        "train": {6}, "val": {2}, "test": {2}}
+    assert shard_files(params.paths.processed, "test")
