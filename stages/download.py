@@ -66,6 +66,9 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
                 count = safe_extract(source, extracted, limits)
                 log.info("extracted %d members of %s", count, source)
                 layout = copy_dataset(extracted, out_dir, move=True)
+        elif source.is_file():
+            raise PipelineError(f"{source}: not a dataset folder nor a .zip/.tar archive; "
+                                "unpack it and set data.local.path to the folder")
         else:
             layout = copy_dataset(source, out_dir, move=False)
         origin = {"source": "local", "path": str(source), "layout": layout}

@@ -140,3 +140,12 @@ def test_local_zip_slip_leaves_nothing(tmp_path: Path) -> None:
         main(params)
     assert not params.paths.raw.exists() and list(params.paths.raw.parent.iterdir()) == []
     assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_local_file_that_is_not_an_archive_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "photos.rar").write_bytes(b"Rar!\x1a\x07\x00 not supported")
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(tmp_path / "photos.rar")))
+    with pytest.raises(PipelineError, match="photos.rar: not a dataset folder nor a .zip/.tar archive"):
+        main(params)
+    assert not params.paths.raw.exists()
