@@ -15,6 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from tqdm import tqdm
+
 from alexnet_pipeline.errors import PipelineError
 
 CHUNK = 1 << 20
@@ -65,6 +67,12 @@ class _Budget:
                                 f"(over {self.allowed:,} bytes); the archive is not safe to use")
 
 
+def _progress(archive: Path, total: int) -> tqdm:
+    """A progress bar in bytes, shown on a terminal only (not in logs or CI)."""
+    return tqdm(total=total, desc=f"extract {archive.name}", unit="B", unit_scale=True,
+                unit_divisor=1024, disable=None)
+
+
 def _extract_zip(archive: Path, target: Path, limits: ExtractionLimits) -> int:
     with zipfile.ZipFile(archive) as bundle:
         members = bundle.infolist()
@@ -75,6 +83,7 @@ def _extract_zip(archive: Path, target: Path, limits: ExtractionLimits) -> int:
         declared = sum(info.file_size for info in members)
         _check_totals(archive, declared, limits)
         budget = _Budget(archive, min(declared, limits.max_total_bytes))
+        progress = _progress(archive, declared)
         for info in members:
             destination = target / _check_member_name(archive, info.filename)
             if info.is_dir():
@@ -85,6 +94,8 @@ def _extract_zip(archive: Path, target: Path, limits: ExtractionLimits) -> int:
                 while chunk := source.read(CHUNK):
                     budget.add(len(chunk))
                     sink.write(chunk)
+                    progress.update(len(chunk))
+        progress.close()
         return len(members)
 
 
@@ -97,9 +108,14 @@ def _extract_tar(archive: Path, target: Path, limits: ExtractionLimits) -> int:
                 raise PipelineError(f"{archive}: refusing member {member.name!r}: a link")
             if not (member.isfile() or member.isdir()):
                 raise PipelineError(f"{archive}: refusing member {member.name!r}: not a file or folder")
-        _check_totals(archive, sum(m.size for m in members), limits)
-        # The "data" filter refuses anything unsafe that slipped past the checks above.
-        bundle.extractall(target, filter="data")
+        declared = sum(m.size for m in members)
+        _check_totals(archive, declared, limits)
+        progress = _progress(archive, declared)
+        for member in members:
+            # The "data" filter refuses anything unsafe that slipped past the checks above.
+            bundle.extract(member, target, filter="data")
+            progress.update(member.size)
+        progress.close()
         return len(members)
 
 
@@ -114,7 +130,7 @@ def safe_extract(archive: Path, target: Path, limits: ExtractionLimits) -> int:
             return _extract_zip(archive, target, limits)
         if tarfile.is_tarfile(archive):
             return _extract_tar(archive, target, limits)
-        raise PipelineError(f"{archive}: not a zip or tar archive")
+        raise PipelineError(f"{archive}: not a readable zip or tar archive (corrupt or truncated?)")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise PipelineError(f"{archive}: corrupt or truncated archive ({exc}); download it again") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from alexnet_pipeline.sample_data import TEXTURES
 # AlexNet's three 3x3/2 poolings need at least a 1x1 map after conv5: (67 - 11) / 4 + 1 = 15 -> 7 -> 3 -> 1.
 MIN_IMAGE_SIZE = 67
 SCIENTIFIC_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+KAGGLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+KAGGLE_SLUG = re.compile(rf"{KAGGLE_NAME.pattern}/{KAGGLE_NAME.pattern}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class BaseConfig:
 class PathsConfig:
     """Every file and folder the stages read or write; dvc.yaml interpolates the same values."""
 
+    source: Path
     raw: Path
     validated: Path
     processed: Path
@@ -89,7 +93,27 @@ class LocalConfig:
 
 @dataclass(frozen=True)
 class KaggleConfig:
-    dataset: str
+    """Where `data.source: kaggle` downloads from, and how hard it tries."""
+
+    dataset: str  # owner/slug
+    version: int | None  # a dataset version to pin; null follows the latest
+    competition: str  # when set, this competition's files are used instead of `dataset`
+    cache_dir: str  # downloaded archives; empty means the user's cache folder
+    retries: int  # extra attempts after a transient failure (connection, timeout, 429, 5xx)
+    backoff_s: float  # first wait between attempts; doubles each time
+    timeout_s: float  # connect and read timeout of each request
+
+    def check(self) -> None:
+        _require(KAGGLE_SLUG.fullmatch(self.dataset) is not None, "data.kaggle.dataset",
+                 f"must be owner/slug (e.g. tongpython/cat-and-dog), got {self.dataset!r}")
+        _require(self.version is None or self.version >= 1, "data.kaggle.version",
+                 "must be a version number >= 1, or null for the latest")
+        _require(not self.competition or KAGGLE_NAME.fullmatch(self.competition) is not None,
+                 "data.kaggle.competition",
+                 f"must be a competition name as in its URL (e.g. dogs-vs-cats), got {self.competition!r}")
+        _require(self.retries >= 0, "data.kaggle.retries", "must be >= 0")
+        _require(self.backoff_s >= 0, "data.kaggle.backoff_s", "must be >= 0")
+        _require(self.timeout_s > 0, "data.kaggle.timeout_s", "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -191,7 +215,18 @@ def _require(condition: bool, key: str, message: str) -> None:
         raise ConfigError(f"params.yaml: `{key}` {message}")
 
 
+def _optional_of(tp: Any) -> Any:
+    """The `X` of an `X | None` annotation, else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0]
+    return None
+
+
 def _type_name(tp: Any) -> str:
+    if _optional_of(tp) is not None:
+        return f"{_type_name(_optional_of(tp))} or null"
     if typing.get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:
@@ -206,6 +241,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     """Check `value` against the annotation `tp` and convert it (lists to tuples, str to Path)."""
     wrong = ConfigError(f"params.yaml: `{key}` must be {_type_name(tp)}, got {value!r}")
     origin = typing.get_origin(tp)
+    if _optional_of(tp) is not None:
+        try:
+            return None if value is None else _convert(value, _optional_of(tp), key)
+        except ConfigError:
+            raise wrong from None
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is Literal:

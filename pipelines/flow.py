@@ -1,7 +1,8 @@
 """The Prefect flow `alexnet_pipeline`: one task per DVC stage, run in order through DVC.
 
 DVC stays the one judge of what is stale: each task runs `dvc repro --single-item <stage>`,
-which skips an up-to-date stage. Only download (network I/O) is retried.
+which skips an up-to-date stage (`source` always runs: it checks upstream for changes).
+Only the stages that do network I/O, source and download, are retried.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from prefect import flow, get_run_logger, task
 from alexnet_pipeline.dvc_command import dvc_command
 from alexnet_pipeline.errors import PipelineError
 
-STAGES = ("download", "validate", "preprocess", "train", "evaluate", "report")
-RETRIED_STAGES = {"download": 2}
+STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "report")
+RETRIED_STAGES = {"source": 2, "download": 2}
 SKIPPED_MARK = "didn't change, skipping"
 
 

@@ -2,12 +2,13 @@
 
 Sources: `sample` (the built-in synthetic generator), `local` (a copy of a dataset folder, or
 the safely extracted contents of a zip/tar of one; the source is never modified) and `kaggle`
-(not built yet). Layout detection maps any supported shape to canonical split and class names.
+(the archive the `source` stage resolved, from the download cache, safely extracted). Layout detection maps any supported shape to canonical split and class names.
 The folder is written whole or not at all.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from alexnet_pipeline.artifacts import LAYOUT_FILE
 from alexnet_pipeline.config import DataConfig, Params
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.layout import detect_layout, find_images, summarize
+from alexnet_pipeline.local_source import local_source_path
 from alexnet_pipeline.sample_data import SampleSpec, write_sample
 from alexnet_pipeline.stage_runner import run_stage
 
@@ -46,8 +48,42 @@ def copy_dataset(source: Path, out_dir: Path, move: bool) -> dict[str, Any]:
     return layout.as_json(source)
 
 
-def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
-    """Write the configured dataset into the empty folder `out_dir`; return its layout summary."""
+def unpack(archive: Path, out_dir: Path, limits: ExtractionLimits) -> dict[str, Any]:
+    """Safely extract `archive` into scratch space beside `out_dir`, then move its images in."""
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".extract-") as scratch:
+        extracted = Path(scratch) / "dataset"
+        count = safe_extract(archive, extracted, limits)
+        log.info("extracted %d members of %s", count, archive)
+        return copy_dataset(extracted, out_dir, move=True)
+
+
+def download_kaggle(data: DataConfig, record: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Unpack the Kaggle archive that the `source` stage resolved; a cached archive that proves
+    unusable is deleted, so that a rerun fetches it again rather than failing the same way."""
+    from alexnet_pipeline.kaggle_source import (
+        fetch_archive,  # the Kaggle client loads only when used
+    )
+
+    if record.get("source") != "kaggle":
+        raise PipelineError(f"the recorded data source is {record.get('source')!r}, not kaggle; "
+                            "run `dvc repro` so that the source stage runs first")
+    archive = fetch_archive(data.kaggle, record)
+    try:
+        layout = unpack(archive, out_dir, _limits(data))
+    except PipelineError:
+        archive.unlink(missing_ok=True)
+        log.error("removed the unusable cached archive %s", archive)
+        raise
+    return {**record, "layout": layout}
+
+
+def _limits(data: DataConfig) -> ExtractionLimits:
+    return ExtractionLimits(int(data.extract.max_total_gb * 1e9), data.extract.max_ratio)
+
+
+def download(data: DataConfig, seed: int, record: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Write the dataset that `record` (the source stage's output) names into the empty folder
+    `out_dir`; return its layout summary."""
     if data.source == "sample":
         sample = data.sample
         spec = SampleSpec(sample.classes, sample.train_per_class, sample.test_per_class,
@@ -55,17 +91,9 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
         write_sample(spec, out_dir, jpeg_quality=sample.jpeg_quality)
         origin: dict[str, Any] = {"source": "sample", "seed": seed}
     elif data.source == "local":
-        if not data.local.path:
-            raise PipelineError("data.source is `local` but `data.local.path` is empty; "
-                                "set it to a folder of <split>/<class>/<image> folders")
-        source = Path(data.local.path).expanduser().resolve()
+        source = local_source_path(data.local)
         if is_archive(source):
-            with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".extract-") as scratch:
-                extracted = Path(scratch) / "dataset"
-                limits = ExtractionLimits(int(data.extract.max_total_gb * 1e9), data.extract.max_ratio)
-                count = safe_extract(source, extracted, limits)
-                log.info("extracted %d members of %s", count, source)
-                layout = copy_dataset(extracted, out_dir, move=True)
+            layout = unpack(source, out_dir, _limits(data))
         elif source.is_file():
             raise PipelineError(f"{source}: not a dataset folder nor a .zip/.tar archive; "
                                 "unpack it and set data.local.path to the folder")
@@ -73,11 +101,7 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
             layout = copy_dataset(source, out_dir, move=False)
         origin = {"source": "local", "path": str(source), "layout": layout}
     else:
-        raise PipelineError(
-            f"data.source `kaggle` (data.kaggle.dataset {data.kaggle.dataset}) is not built yet; "
-            "use `sample`, or download the dataset yourself and set data.source: local with "
-            "data.local.path"
-        )
+        origin = download_kaggle(data, record, out_dir)
     counts = summarize(find_images(out_dir))
     classes = sorted({label for per_class in counts.values() for label in per_class})
     return {**origin, "splits": counts, "classes": classes}
@@ -85,9 +109,10 @@ def download(data: DataConfig, seed: int, out_dir: Path) -> dict[str, Any]:
 
 def main(params: Params) -> None:
     """Download the dataset named in params.yaml into paths.raw."""
+    record = json.loads(params.paths.source.read_text(encoding="utf-8"))
     with atomic.atomic_path(params.paths.raw) as tmp:
         tmp.mkdir()
-        layout = download(params.data, params.base.seed, tmp)
+        layout = download(params.data, params.base.seed, record, tmp)
         atomic.write_json(tmp / LAYOUT_FILE, layout)
     log.info("%s dataset in %s: %s", layout["source"], params.paths.raw, layout["splits"])
 

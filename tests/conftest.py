@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.kaggle_stub import KEY, USERNAME, KaggleStub, RunningStub
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"]
 PROJECT_DIRS = ["alexnet_pipeline", "stages", "pipelines", ".dvc"]
@@ -74,3 +76,20 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_project(tmp_path_factory.mktemp("project"))
     run([sys.executable, "-m", "dvc", "repro"], project)
     return project
+
+
+@pytest.fixture
+def kaggle_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Kaggle API stub on localhost:7777, with the client pointed at it and given the stub's
+    credentials; HOME is a temp folder, so no real kaggle.json is read."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
+    monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    stub = KaggleStub()
+    with RunningStub(stub):
+        yield stub

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,30 @@ def subprocess_env() -> dict[str, str]:
 def run_command(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A deflated zip holding `members` ({name: content}), with fixed dates: byte-stable."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in members.items():
+            bundle.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def jpeg_bytes(size: tuple[int, int] = (40, 40), seed: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(noise_array(*size, seed=seed)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def cat_and_dog_zip(per_class: int = 3, seed: int = 0, side: int = 40) -> bytes:
+    """A tiny dataset archive in the layout of Kaggle's tongpython/cat-and-dog."""
+    members = {}
+    for split in ("training_set", "test_set"):
+        for label in ("cats", "dogs"):
+            for index in range(per_class):
+                members[f"{split}/{split}/{label}/{label[:-1]}.{index}.jpg"] = jpeg_bytes(
+                    (side, side), seed=seed * 1000 + index + 100 * len(split) + 10 * len(label))
+    members["__MACOSX/training_set/._cats"] = b"junk"
+    return zip_bytes(members)

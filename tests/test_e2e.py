@@ -39,10 +39,13 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert (tiny_project / "data/raw/train").is_dir() and (tiny_project / "models/labels.json").exists()
 
 
-def test_second_repro_runs_nothing(tiny_project: Path) -> None:
+def test_second_repro_only_rechecks_the_source(tiny_project: Path) -> None:
+    lock_before = (tiny_project / "dvc.lock").read_text()
     completed = run(DVC + ["repro"], tiny_project)
-    assert "Running stage" not in completed.stdout
-    assert "Data and pipelines are up to date" in completed.stdout
+    assert completed.stdout.count("Running stage") == 1 and "Running stage 'source'" in completed.stdout
+    for stage in ("download", "validate", "preprocess", "train", "evaluate", "report"):
+        assert f"Stage '{stage}' didn't change, skipping" in completed.stdout
+    assert (tiny_project / "dvc.lock").read_text() == lock_before
 
 
 def _digest(path: Path) -> str:

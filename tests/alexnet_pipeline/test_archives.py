@@ -105,5 +105,5 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path) -> None:
 def test_non_archive_is_not_an_archive(tmp_path: Path) -> None:
     (tmp_path / "x.zip").write_bytes(b"not a zip at all")
     assert not is_archive(tmp_path / "x.zip")
-    with pytest.raises(PipelineError, match="not a zip or tar archive"):
+    with pytest.raises(PipelineError, match="not a readable zip or tar archive"):
         safe_extract(tmp_path / "x.zip", tmp_path / "out", LIMITS)

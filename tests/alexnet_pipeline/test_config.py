@@ -80,6 +80,7 @@ def test_unknown_top_level_section_is_named() -> None:
         ("paths.raw", "", "`paths.raw` must be a path"),
         ("paths.model", 5, "`paths.model` must be a path"),
         ("report", "title", "`report` must be a mapping"),
+        ("data.kaggle.version", "latest", "`data.kaggle.version` must be an integer or null, got 'latest'"),
     ],
 )
 def test_wrong_type_names_the_key(dotted: str, value: object, expected: str) -> None:
@@ -121,11 +122,24 @@ def test_missing_key_is_named(dotted: str) -> None:
         ("data.sample.min_side", 400),  # > max_side 320
         ("data.sample.jpeg_quality", 96),
         ("evaluate.batch_size", 0),
+        ("data.kaggle.dataset", "cat-and-dog"),  # no owner
+        ("data.kaggle.dataset", "https://www.kaggle.com/datasets/a/b"),
+        ("data.kaggle.version", 0),
+        ("data.kaggle.competition", "dogs vs cats"),
+        ("data.kaggle.retries", -1),
+        ("data.kaggle.timeout_s", 0),
     ],
 )
 def test_out_of_range_value_names_the_key(dotted: str, value: object) -> None:
     message = _error_for(dotted, value)
     assert f"`{dotted}`" in message
+
+
+def test_kaggle_version_is_null_or_a_pinned_number() -> None:
+    data = shipped_params_dict()
+    assert params_from_dict(data).data.kaggle.version is None
+    set_key(data, "data.kaggle.version", 3)
+    assert params_from_dict(data).data.kaggle.version == 3
 
 
 def test_smallest_allowed_image_size_is_accepted() -> None:

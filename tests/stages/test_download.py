@@ -9,12 +9,22 @@ from pathlib import Path
 import pytest
 
 from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
-from alexnet_pipeline.config import load_params
+from alexnet_pipeline.config import Params, load_params
 from alexnet_pipeline.errors import PipelineError
+from stages import download as download_stage
 from stages import preprocess as preprocess_stage
+from stages import source as source_stage
 from stages import validate as validate_stage
-from stages.download import download, main
-from tests.helpers import tree_digests, write_image, write_params
+from stages.download import download
+from tests.helpers import cat_and_dog_zip, tree_digests, write_image, write_params, zip_bytes
+from tests.kaggle_stub import KaggleStub
+
+
+def main(params: Params) -> None:
+    """The source stage, then download, as `dvc repro download` runs them."""
+    source_stage.main(params)
+    download_stage.main(params)
+
 
 TINY_SAMPLE = {"data__sample__train_per_class": 2, "data__sample__test_per_class": 1,
                "data__sample__min_side": 16, "data__sample__max_side": 24}
@@ -29,7 +39,7 @@ def test_sample_source_writes_the_sample_and_its_layout(tmp_path: Path) -> None:
     assert layout == {"source": "sample", "seed": 3, "classes": classes,
                       "splits": {"test": {c: 1 for c in classes}, "train": {c: 2 for c in classes}}}
     assert len(list(raw.rglob("*.jpg"))) == 4 * 3
-    assert sorted(p.name for p in raw.parent.iterdir()) == ["raw"]  # no temporary left
+    assert sorted(p.name for p in raw.parent.iterdir()) == ["raw", "source.json"]  # no temporary left
 
 
 def test_rerun_replaces_the_folder_with_identical_files(tmp_path: Path) -> None:
@@ -64,14 +74,7 @@ def test_local_source_copies_with_canonical_split_names(tmp_path: Path) -> None:
 def test_local_source_without_a_path_is_an_error(tmp_path: Path) -> None:
     params = load_params(write_params(tmp_path, data__source="local"))
     with pytest.raises(PipelineError, match="data.local.path"):
-        download(params.data, 0, tmp_path / "out")
-
-
-def test_kaggle_source_is_a_clear_error(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path, data__source="kaggle"))
-    with pytest.raises(PipelineError, match="kaggle"):
-        main(params)
-    assert not params.paths.raw.exists()
+        download(params.data, 0, {}, tmp_path / "out")
 
 
 def test_broken_local_source_leaves_no_raw_folder(tmp_path: Path) -> None:
@@ -83,7 +86,7 @@ def test_broken_local_source_leaves_no_raw_folder(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="extras: not a split folder"):
         main(params)
     assert not params.paths.raw.exists()
-    assert list(params.paths.raw.parent.iterdir()) == []
+    assert [p.name for p in params.paths.raw.parent.iterdir()] == ["source.json"]
 
 
 def test_class_only_local_folder_gets_val_and_test_carved_downstream(tmp_path: Path) -> None:
@@ -128,7 +131,7 @@ def test_local_zip_is_extracted_safely_and_laid_out(tmp_path: Path) -> None:
         "test/cats/cat.2.jpg", "train/cats/cat.1.jpg", "train/dogs/dog.1.jpg"]
     layout = json.loads((params.paths.raw / LAYOUT_FILE).read_text())["layout"]
     assert layout["split_folders"] == {"test": "test_set/test_set", "train": "training_set/training_set"}
-    assert sorted(p.name for p in params.paths.raw.parent.iterdir()) == ["raw"]  # no scratch left
+    assert sorted(p.name for p in params.paths.raw.parent.iterdir()) == ["raw", "source.json"]  # no scratch
     assert archive.exists()  # the source is never modified
 
 
@@ -138,7 +141,8 @@ def test_local_zip_slip_leaves_nothing(tmp_path: Path) -> None:
                                       data__local__path=str(archive)))
     with pytest.raises(PipelineError, match="zip-slip"):
         main(params)
-    assert not params.paths.raw.exists() and list(params.paths.raw.parent.iterdir()) == []
+    assert not params.paths.raw.exists()
+    assert [p.name for p in params.paths.raw.parent.iterdir()] == ["source.json"]
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
@@ -149,3 +153,76 @@ def test_local_file_that_is_not_an_archive_is_a_clear_error(tmp_path: Path) -> N
     with pytest.raises(PipelineError, match="photos.rar: not a dataset folder nor a .zip/.tar archive"):
         main(params)
     assert not params.paths.raw.exists()
+
+
+KAGGLE = "tester/cat-and-dog"
+
+
+def kaggle_params(tmp_path: Path, **overrides: object) -> Params:
+    return load_params(write_params(
+        tmp_path / "project", data__source="kaggle", data__kaggle__dataset=KAGGLE,
+        data__kaggle__cache_dir=str(tmp_path / "cache"), data__kaggle__backoff_s=0.0, **overrides))
+
+
+def cached(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file())
+
+
+def test_kaggle_dataset_is_downloaded_unpacked_and_laid_out(tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    kaggle_stub.datasets[KAGGLE] = {2: cat_and_dog_zip(per_class=2)}
+    params = kaggle_params(tmp_path)
+    main(params)
+    raw = params.paths.raw
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*.jpg")) == [
+        "test/cats/cat.0.jpg", "test/cats/cat.1.jpg", "test/dogs/dog.0.jpg", "test/dogs/dog.1.jpg",
+        "train/cats/cat.0.jpg", "train/cats/cat.1.jpg", "train/dogs/dog.0.jpg", "train/dogs/dog.1.jpg"]
+    layout = json.loads((raw / LAYOUT_FILE).read_text())
+    assert layout["source"] == "kaggle" and layout["dataset"] == KAGGLE and layout["version"] == 2
+    assert layout["layout"]["split_folders"] == {"test": "test_set/test_set", "train": "training_set/training_set"}
+    assert layout["splits"] == {"test": {"cats": 2, "dogs": 2}, "train": {"cats": 2, "dogs": 2}}
+    assert cached(tmp_path) == ["2.archive"]
+    assert sorted(p.name for p in raw.parent.iterdir()) == ["raw", "source.json"]  # no scratch left
+
+
+def test_kaggle_rerun_of_the_same_version_uses_the_cache_and_gives_the_same_files(
+        tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    kaggle_stub.datasets[KAGGLE] = {1: cat_and_dog_zip(per_class=2)}
+    params = kaggle_params(tmp_path)
+    main(params)
+    before, gets = tree_digests(params.paths.raw), len(kaggle_stub.blob_gets())
+    main(params)
+    assert tree_digests(params.paths.raw) == before
+    assert len(kaggle_stub.blob_gets()) == gets
+
+
+def _assert_refused_and_clean(tmp_path: Path, params: Params, match: str) -> None:
+    with pytest.raises(PipelineError, match=match):
+        main(params)
+    assert not params.paths.raw.exists()
+    assert [p.name for p in params.paths.raw.parent.iterdir()] == ["source.json"]  # no scratch
+    assert cached(tmp_path) == []  # the unusable archive is not kept
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+@pytest.mark.parametrize("damage", ["middle", "end"])
+def test_kaggle_corrupt_archive_is_a_clear_error(tmp_path: Path, kaggle_stub: KaggleStub, damage: str) -> None:
+    good = cat_and_dog_zip(per_class=2)
+    start = len(good) // 2 if damage == "middle" else len(good) - 200  # file data, or the directory
+    kaggle_stub.datasets[KAGGLE] = {1: good[:start] + b"\0" * 200 + good[start + 200:]}
+    _assert_refused_and_clean(tmp_path, kaggle_params(tmp_path), "corrupt or truncated")
+
+
+def test_kaggle_zip_slip_archive_is_refused(tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    kaggle_stub.datasets[KAGGLE] = {1: zip_bytes({"train/cats/1.jpg": b"x", "../../escaped.txt": b"x"})}
+    _assert_refused_and_clean(tmp_path, kaggle_params(tmp_path), "zip-slip")
+
+
+def test_kaggle_zip_bomb_is_refused(tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    kaggle_stub.datasets[KAGGLE] = {1: zip_bytes({"train/cats/bomb.jpg": b"\0" * 20_000_000})}
+    _assert_refused_and_clean(tmp_path, kaggle_params(tmp_path), "zip bomb")
+
+
+def test_kaggle_source_record_from_another_source_is_refused(tmp_path: Path) -> None:
+    params = kaggle_params(tmp_path)
+    with pytest.raises(PipelineError, match="not kaggle; run `dvc repro`"):
+        download(params.data, 0, {"source": "sample"}, tmp_path / "out")

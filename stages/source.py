@@ -1,0 +1,41 @@
+"""source: write `paths.source`, what the configured data source is right now.
+
+DVC runs this small stage every time (`always_changed`). `download` depends on its output,
+so a new Kaggle dataset version or a changed local folder makes `download` rerun, while an
+unchanged source leaves the file, and so every later stage, untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from alexnet_pipeline import atomic
+from alexnet_pipeline.config import DataConfig, Params
+from alexnet_pipeline.local_source import fingerprint, local_source_path
+from alexnet_pipeline.stage_runner import run_stage
+
+log = logging.getLogger(__name__)
+
+
+def describe_source(data: DataConfig) -> dict[str, Any]:
+    """What identifies the current data: the generator, a folder fingerprint or a Kaggle version."""
+    if data.source == "sample":
+        return {"source": "sample"}
+    if data.source == "local":
+        path = local_source_path(data.local)
+        return {"source": "local", "path": str(path), **fingerprint(path)}
+    from alexnet_pipeline.kaggle_source import resolve  # the Kaggle client loads only when used
+
+    return resolve(data.kaggle)
+
+
+def main(params: Params) -> None:
+    """Describe the data source named in params.yaml into paths.source."""
+    record = describe_source(params.data)
+    atomic.write_json(params.paths.source, record)
+    log.info("data source: %s", record)
+
+
+if __name__ == "__main__":
+    run_stage("source", main)
