@@ -20,6 +20,7 @@ from tqdm import tqdm
 from alexnet_pipeline.errors import PipelineError
 
 CHUNK = 1 << 20
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
 
 
 @dataclass(frozen=True)
@@ -137,3 +138,27 @@ def safe_extract(archive: Path, target: Path, limits: ExtractionLimits) -> int:
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def _archive_stem(path: Path) -> str | None:
+    name = path.name.lower()
+    suffix = next((s for s in ARCHIVE_SUFFIXES if name.endswith(s)), None)
+    return path.name[: -len(suffix)] if suffix else None
+
+
+def expand_inner_archives(root: Path, limits: ExtractionLimits) -> list[str]:
+    """Unpack archives found inside an unpacked dataset (a competition's `train.zip`) into a
+    folder of the same name (`train/`), one level deep and under the same limits; return what was
+    unpacked, relative to `root`. The inner archive is removed: `root` is scratch space."""
+    expanded = []
+    for inner in sorted(p for p in root.rglob("*") if p.is_file()):
+        stem = _archive_stem(inner)
+        if not stem or inner.name.startswith(".") or "__MACOSX" in inner.parts or not is_archive(inner):
+            continue
+        target = inner.with_name(stem)
+        if target.exists():
+            continue
+        safe_extract(inner, target, limits)
+        inner.unlink()
+        expanded.append(str(inner.relative_to(root)))
+    return expanded

@@ -3,7 +3,9 @@
 Recognised: `<split>/<class>/<file>` with split names such as `train`, `training_set`,
 `validation` or `test` (nested as `training_set/training_set/<class>` too), class folders with
 no split (everything is train; preprocess carves val and test), a wrapper folder around either,
-and class-id folders (`n0..n9`) named by a labels file (`monkey_labels.txt`). Junk that
+class-id folders (`n0..n9`) named by a labels file (`monkey_labels.txt`), and flat folders whose
+file names carry the class (`train/cat.0.jpg`, as in the dogs-vs-cats competition; a folder of
+unlabelled files beside it, such as `test1/`, is left out). Junk that
 archives and desktops leave behind (`__MACOSX`, `.DS_Store`, hidden files) is ignored, and so
 are loose files beside the split folders (such as `layout.json`).
 """
@@ -11,6 +13,7 @@ are loose files beside the split folders (such as `layout.json`).
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ SPLIT_ALIASES = {
 JUNK_NAMES = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 LABELS_FILE_SUFFIXES = (".txt", ".csv", ".tsv")
 NAME_COLUMN_HINTS = ("common name", "class name", "name", "class", "label name")
+LABELLED_FILE_NAME = re.compile(r"(?P<label>[A-Za-z][A-Za-z-]*)[._](?P<id>\d+)(\.[^.]+)+")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Layout:
     class_names: dict[str, str] = field(default_factory=dict)  # folder name -> class name
     labels_file: Path | None = None
     notes: tuple[str, ...] = ()
+    flat_splits: frozenset[str] = frozenset()  # splits whose file names carry the class
 
     def as_json(self, root: Path) -> dict[str, Any]:
         """The layout for `layout.json`, with paths relative to the dataset root."""
@@ -59,6 +64,7 @@ class Layout:
             "split_folders": {s: str(p.relative_to(root)) for s, p in self.split_dirs.items()},
             "labels_file": str(self.labels_file.relative_to(root)) if self.labels_file else None,
             "class_names": self.class_names,
+            "labels_from_file_names": sorted(self.flat_splits),
             "notes": list(self.notes),
         }
 
@@ -77,7 +83,34 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _split_of(folder: Path) -> str | None:
-    return SPLIT_ALIASES.get(folder.name.lower())
+    """The canonical split a folder name stands for (`training_set`, `test1` -> train, test)."""
+    name = folder.name.lower()
+    return SPLIT_ALIASES.get(name) or SPLIT_ALIASES.get(name.rstrip("0123456789"))
+
+
+def label_from_file_name(path: Path) -> str | None:
+    """`cat.12.jpg` or `dog_7.png` -> the class; None for a name without one (`12.jpg`)."""
+    match = LABELLED_FILE_NAME.fullmatch(path.name)
+    return match.group("label").lower() if match else None
+
+
+def _flat_folder_kind(folder: Path) -> str | None:
+    """For a folder of files and no subfolders: "labelled" when every file name carries one of
+    two or more classes, "unlabelled" when none does; None when it has subfolders or no files."""
+    files = _files(folder)
+    if _subdirs(folder) or not files:
+        return None
+    labels = [label_from_file_name(file) for file in files]
+    if all(label is None for label in labels):
+        return "unlabelled"
+    if None in labels:
+        odd = files[labels.index(None)]
+        raise PipelineError(f"{odd}: no class in its name, unlike the other files of {folder} "
+                            "(named like cat.1.jpg); rename or remove it")
+    if len(set(labels)) < 2:
+        raise PipelineError(f"{folder}: every file name has the class {labels[0]!r}; a dataset "
+                            "needs two classes or more")
+    return "labelled"
 
 
 def _unwrap_split(folder: Path) -> Path:
@@ -135,12 +168,16 @@ def detect_layout(root: Path) -> Layout:
     while len(_subdirs(top)) == 1 and _split_of(_subdirs(top)[0]) is None:
         top = _subdirs(top)[0]  # a wrapper folder such as `dataset/` (a README beside it is fine)
     children = _subdirs(top)
+    if not children and _flat_folder_kind(top) == "labelled":
+        note = "no split folders: every file is train, its class from its name; val and test are carved"
+        return Layout("classes", {"train": top}, {}, None, (note,), frozenset({"train"}))
     if not children:
         raise PipelineError(
             f"{root}: no images found; expected <split>/<class>/<image> folders such as "
             "train/cat/1.jpg, or one folder per class")
     split_dirs: dict[str, Path] = {}
     notes: list[str] = []
+    flat: set[str] = set()
     if any(_split_of(child) for child in children):
         for child in children:
             split = _split_of(child)
@@ -151,6 +188,14 @@ def detect_layout(root: Path) -> Layout:
             if split in split_dirs:
                 raise PipelineError(f"{child} and {split_dirs[split]} are both the {split!r} split")
             split_dirs[split] = _unwrap_split(child)
+        for split, folder in list(split_dirs.items()):
+            kind = _flat_folder_kind(folder)
+            if kind == "labelled":
+                flat.add(split)
+            elif kind == "unlabelled":
+                del split_dirs[split]
+                notes.append(f"{folder.relative_to(root)}: {len(_files(folder))} files without "
+                             "classes in their names (a competition's submission set?) are left out")
         if "train" not in split_dirs:
             raise PipelineError(f"{root}: no train split folder (train/, training/, training_set/...)")
         if "test" not in split_dirs and "val" in split_dirs:
@@ -163,9 +208,10 @@ def detect_layout(root: Path) -> Layout:
         notes.append("no split folders: every class folder is train; val and test are carved from it")
         shape = "classes"
     folder_names = {d.name for folder in split_dirs.values() for d in _subdirs(folder)}
-    found = _find_labels_file([top, root, *split_dirs.values()], folder_names)
+    found = _find_labels_file([top, root, *split_dirs.values()], folder_names) if folder_names else None
     labels_file, class_names = found if found else (None, {name: name for name in sorted(folder_names)})
-    return Layout(shape, split_dirs, dict(sorted(class_names.items())), labels_file, tuple(notes))
+    return Layout(shape, split_dirs, dict(sorted(class_names.items())), labels_file, tuple(notes),
+                  frozenset(flat))
 
 
 def find_images(root: Path, layout: Layout | None = None) -> list[ImageEntry]:
@@ -173,6 +219,10 @@ def find_images(root: Path, layout: Layout | None = None) -> list[ImageEntry]:
     layout = layout or detect_layout(root)
     entries: list[ImageEntry] = []
     for split, split_dir in layout.split_dirs.items():
+        if split in layout.flat_splits:
+            entries.extend(ImageEntry(file, split, label_from_file_name(file) or "")
+                           for file in _files(split_dir))
+            continue
         for class_dir in _subdirs(split_dir):
             label = layout.class_names.get(class_dir.name, class_dir.name)
             for file in _files(class_dir):

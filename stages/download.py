@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from alexnet_pipeline import atomic
-from alexnet_pipeline.archives import ExtractionLimits, is_archive, safe_extract
+from alexnet_pipeline.archives import (
+    ExtractionLimits,
+    expand_inner_archives,
+    is_archive,
+    safe_extract,
+)
 from alexnet_pipeline.artifacts import LAYOUT_FILE
 from alexnet_pipeline.config import DataConfig, Params
 from alexnet_pipeline.errors import PipelineError
@@ -54,6 +59,9 @@ def unpack(archive: Path, out_dir: Path, limits: ExtractionLimits) -> dict[str, 
         extracted = Path(scratch) / "dataset"
         count = safe_extract(archive, extracted, limits)
         log.info("extracted %d members of %s", count, archive)
+        inner = expand_inner_archives(extracted, limits)
+        if inner:
+            log.info("unpacked the archives inside it: %s", ", ".join(inner))
         return copy_dataset(extracted, out_dir, move=True)
 
 

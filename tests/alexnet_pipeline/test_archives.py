@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from alexnet_pipeline.archives import ExtractionLimits, is_archive, safe_extract
+from alexnet_pipeline.archives import (
+    ExtractionLimits,
+    expand_inner_archives,
+    is_archive,
+    safe_extract,
+)
 from alexnet_pipeline.errors import PipelineError
 
 LIMITS = ExtractionLimits(max_total_bytes=10_000_000, max_ratio=100)
@@ -107,3 +112,24 @@ def test_non_archive_is_not_an_archive(tmp_path: Path) -> None:
     assert not is_archive(tmp_path / "x.zip")
     with pytest.raises(PipelineError, match="not a readable zip or tar archive"):
         safe_extract(tmp_path / "x.zip", tmp_path / "out", LIMITS)
+
+
+def test_inner_archives_are_unpacked_into_a_folder_of_their_name(tmp_path: Path) -> None:
+    root = tmp_path / "unpacked"
+    root.mkdir()
+    _zip(root / "train.zip", {"train/cat.0.jpg": b"c", "train/dog.0.jpg": b"d"})
+    (root / "extra").mkdir()
+    _tar(root / "extra" / "test1.tar.gz", {"1.jpg": b"t"})
+    (root / "notes.zip").write_bytes(b"not really a zip")
+    assert expand_inner_archives(root, LIMITS) == ["extra/test1.tar.gz", "train.zip"]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
+        "extra/test1/1.jpg", "notes.zip", "train/train/cat.0.jpg", "train/train/dog.0.jpg"]
+
+
+def test_inner_zip_slip_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "unpacked"
+    root.mkdir()
+    _zip(root / "train.zip", {"../../escaped.txt": b"x"})
+    with pytest.raises(PipelineError, match="zip-slip"):
+        expand_inner_archives(root, LIMITS)
+    assert not list(tmp_path.rglob("escaped.txt"))

@@ -184,3 +184,36 @@ def test_shared_monkey10() -> None:
     assert set(counts["train"]) == set(counts["test"]) == set(layout.class_names.values())
     names = {e.source.name for e in entries}
     assert {"n9160.png", "n9151jpg"} <= names  # the PNG and the file with no extension are kept
+
+
+def test_flat_folders_with_the_class_in_file_names(tmp_path: Path) -> None:
+    """dogs-vs-cats: train/cat.0.jpg, train/dog.0.jpg, and an unlabelled test1/ that is left out."""
+    _touch(tmp_path, "train/cat.0.jpg", "train/cat.1.jpg", "train/dog.0.jpg", "train/Dog_12.png",
+           "test1/1.jpg", "test1/2.jpg")
+    (tmp_path / "sampleSubmission.csv").write_text("id,label\n1,0\n")
+    layout = detect_layout(tmp_path)
+    assert layout.flat_splits == {"train"} and set(layout.split_dirs) == {"train"}
+    assert "test1: 2 files without classes in their names" in " ".join(layout.notes)
+    assert [(e.split, e.label, e.source.name) for e in find_images(tmp_path, layout)] == [
+        ("train", "cat", "cat.0.jpg"), ("train", "cat", "cat.1.jpg"),
+        ("train", "dog", "Dog_12.png"), ("train", "dog", "dog.0.jpg")]
+    assert layout.as_json(tmp_path)["labels_from_file_names"] == ["train"]
+
+
+def test_flat_folder_without_splits(tmp_path: Path) -> None:
+    _touch(tmp_path, "pets/cat.0.jpg", "pets/dog.0.jpg")
+    layout = detect_layout(tmp_path / "pets")
+    assert layout.flat_splits == {"train"}
+    assert {e.label for e in find_images(tmp_path / "pets", layout)} == {"cat", "dog"}
+
+
+def test_flat_folder_with_an_unlabelled_file_among_labelled_ones_is_an_error(tmp_path: Path) -> None:
+    _touch(tmp_path, "train/cat.0.jpg", "train/dog.0.jpg", "train/photo.jpg")
+    with pytest.raises(PipelineError, match="photo.jpg: no class in its name"):
+        detect_layout(tmp_path)
+
+
+def test_flat_folder_with_one_class_is_an_error(tmp_path: Path) -> None:
+    _touch(tmp_path, "train/cat.0.jpg", "train/cat.1.jpg")
+    with pytest.raises(PipelineError, match="needs two classes"):
+        detect_layout(tmp_path)

@@ -226,3 +226,24 @@ def test_kaggle_source_record_from_another_source_is_refused(tmp_path: Path) -> 
     params = kaggle_params(tmp_path)
     with pytest.raises(PipelineError, match="not kaggle; run `dvc repro`"):
         download(params.data, 0, {"source": "sample"}, tmp_path / "out")
+
+
+def test_kaggle_competition_with_inner_archives_and_labels_in_file_names(
+        tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    """The shape of dogs-vs-cats: train.zip of train/cat.N.jpg and test1.zip of unlabelled files."""
+    train = {f"train/{label}.{index}.jpg": write_image(tmp_path / "img" / f"{label}{index}.jpg",
+                                                       seed=index + 10 * len(label)).read_bytes()
+             for label in ("cat", "dog") for index in range(3)}
+    kaggle_stub.competitions["dogs-vs-cats"] = zip_bytes({
+        "train.zip": zip_bytes(train), "test1.zip": zip_bytes({"test1/1.jpg": train["train/cat.0.jpg"]}),
+        "sampleSubmission.csv": b"id,label\n1,0\n"})
+    kaggle_stub.rules_accepted.add("dogs-vs-cats")
+    params = kaggle_params(tmp_path, data__kaggle__competition="dogs-vs-cats")
+    main(params)
+    raw = params.paths.raw
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*.jpg")) == [
+        f"train/{label}/{label}.{index}.jpg" for label in ("cat", "dog") for index in range(3)]
+    layout = json.loads((raw / LAYOUT_FILE).read_text())
+    assert layout["competition"] == "dogs-vs-cats" and layout["splits"] == {"train": {"cat": 3, "dog": 3}}
+    assert layout["layout"]["labels_from_file_names"] == ["train"]
+    assert any("test1" in note and "left out" in note for note in layout["layout"]["notes"])
