@@ -15,6 +15,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -33,6 +34,7 @@ class KaggleStub:
     rules_accepted: set[str] = field(default_factory=set)
     api_failures: list[int] = field(default_factory=list)  # statuses for the next API calls
     cut_next_body_at: int | None = None  # bytes of the next archive body sent before a reset
+    stall_next_call_s: float = 0.0  # the next API call waits this long before answering
     md5_header: bool = True
     calls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -75,6 +77,9 @@ def make_handler(stub: KaggleStub) -> type[BaseHTTPRequestHandler]:
             request = json.loads(self.rfile.read(length) or b"{}")
             stub.calls.append({"method": "POST", "path": self.path, "body": request,
                                "auth": self.headers.get("Authorization")})
+            if stub.stall_next_call_s:
+                stall, stub.stall_next_call_s = stub.stall_next_call_s, 0.0
+                time.sleep(stall)
             if not _authorized(self.headers.get("Authorization")):
                 return self._error(401, "Unauthenticated")
             if stub.api_failures:

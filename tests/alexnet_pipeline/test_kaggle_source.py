@@ -188,3 +188,13 @@ def test_a_client_that_exits_becomes_the_credentials_message(tmp_path: Path, kag
     api = KaggleApi(kaggle_config(tmp_path), target_of(kaggle_config(tmp_path)))
     with pytest.raises(PipelineError, match=r"stopped \(exit 1\).*KAGGLE_API_TOKEN"), api.errors_explained():
         raise SystemExit(1)
+
+
+def test_a_stalled_server_times_out_and_is_retried(tmp_path: Path, kaggle_stub: KaggleStub,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    kaggle_stub.datasets[DATASET] = {2: b"x"}
+    kaggle_stub.stall_next_call_s = 2.0
+    with caplog.at_level(logging.WARNING):
+        assert resolve(kaggle_config(tmp_path, data__kaggle__timeout_s=0.3))["version"] == 2
+    assert "ReadTimeout" in caplog.text
+    assert len(kaggle_stub.api_calls("GetDataset")) == 2
