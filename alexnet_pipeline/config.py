@@ -48,6 +48,7 @@ class PathsConfig:
     labels: Path
     train_logs: Path
     validation_report: Path
+    data_docs: Path
     metrics: Path
     eval_plots: Path
     report: Path
@@ -140,15 +141,21 @@ class DataConfig:
 @dataclass(frozen=True)
 class ValidateConfig:
     on_invalid: Literal["fail", "quarantine"]
+    on_duplicate: Literal["drop", "keep", "fail"]  # identical files within one split
+    on_leakage: Literal["fail", "drop"]  # identical files in two splits
     allowed_formats: tuple[str, ...]
     min_side: int
     max_side: int
     min_images_per_class: int
+    max_class_imbalance: float  # largest train class / smallest
+    workers: int  # processes decoding images; 0 means one per core
 
     def check(self) -> None:
         _require(1 <= self.min_side <= self.max_side, "validate.min_side",
                  "must be >= 1 and <= validate.max_side")
         _require(self.min_images_per_class >= 1, "validate.min_images_per_class", "must be >= 1")
+        _require(self.max_class_imbalance >= 1, "validate.max_class_imbalance", "must be >= 1")
+        _require(self.workers >= 0, "validate.workers", "must be >= 0 (0: one per core)")
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,21 @@ log = logging.getLogger(__name__)
 
 def copy_dataset(source: Path, out_dir: Path, move: bool) -> dict[str, Any]:
     """Copy (or move, for a scratch extraction) the dataset at `source` into the canonical
-    `<split>/<class>/<file>` layout under `out_dir`; return what layout detection found."""
+    `<split>/<class>/<file>` layout under `out_dir`; return what layout detection found.
+
+    A file that is a symbolic link leading outside `source` (directly or through a linked
+    folder) is not read: it is listed under `rejected` for validate to report."""
     layout = detect_layout(source)
     for note in layout.notes:
         log.info("layout: %s", note)
+    root = source.resolve()
+    rejected = []
     for entry in find_images(source, layout):
+        if not entry.source.resolve().is_relative_to(root):
+            rejected.append({"path": entry.relpath, "split": entry.split, "label": entry.label,
+                             "reason": f"symbolic link to {entry.source.resolve()}, outside the "
+                                       "dataset: not read"})
+            continue
         target = out_dir / entry.relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -50,7 +60,7 @@ def copy_dataset(source: Path, out_dir: Path, move: bool) -> dict[str, Any]:
         except OSError as exc:
             raise PipelineError(f"{entry.source}: cannot copy ({exc.strerror or exc}); "
                                 "check its permissions or remove it") from None
-    return layout.as_json(source)
+    return {**layout.as_json(source), "rejected": rejected}
 
 
 def unpack(archive: Path, out_dir: Path, limits: ExtractionLimits) -> dict[str, Any]:
@@ -112,7 +122,8 @@ def download(data: DataConfig, seed: int, record: dict[str, Any], out_dir: Path)
         origin = download_kaggle(data, record, out_dir)
     counts = summarize(find_images(out_dir))
     classes = sorted({label for per_class in counts.values() for label in per_class})
-    return {**origin, "splits": counts, "classes": classes}
+    rejected = origin.get("layout", {}).pop("rejected", [])
+    return {**origin, "splits": counts, "classes": classes, "rejected": rejected}
 
 
 def main(params: Params) -> None:

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,9 @@ def _plain(value: Any) -> Any:
 
 def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict[str, int]],
                   validation: dict[str, Any], metrics: dict[str, Any],
-                  history: dict[str, dict[str, list[tuple[int, float]]]]) -> str:
-    """The report's HTML from the run's results; images are embedded as data URIs."""
+                  history: dict[str, dict[str, list[tuple[int, float]]]], data_docs: str = "") -> str:
+    """The report's HTML from the run's results; images are embedded as data URIs, and
+    `data_docs` is the link (relative to the report) to the GX Data Docs."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("alexnet_pipeline", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -62,7 +64,7 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         validation=validation, metrics=metrics, classes=classes,
         curves=charts.training_curves(history) if history else "",
         confusion=charts.confusion_heatmap(metrics["confusion_matrix"], classes),
-        params_yaml=yaml.safe_dump(_plain(params), sort_keys=False),
+        params_yaml=yaml.safe_dump(_plain(params), sort_keys=False), data_docs=data_docs,
     )
 
 
@@ -80,6 +82,7 @@ def main(params: Params) -> None:
         validation=_read_json(paths.validation_report),
         metrics=_read_json(paths.metrics),
         history=read_history(paths.train_logs),
+        data_docs=os.path.relpath(paths.data_docs / "index.html", paths.report.parent),
     )
     atomic.write_text(paths.report, html)
     log.info("report written to %s", paths.report)

@@ -6,9 +6,11 @@ import copy
 import hashlib
 import io
 import os
+import struct
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +134,19 @@ def cat_and_dog_zip(per_class: int = 3, seed: int = 0, side: int = 40) -> bytes:
                     (side, side), seed=seed * 1000 + index + 100 * len(split) + 10 * len(label))
     members["__MACOSX/training_set/._cats"] = b"junk"
     return zip_bytes(members)
+
+
+def write_png_bomb(path: Path, side: int = 20_000) -> Path:
+    """A valid 1-bit PNG of side x side pixels (400 Mpx by default) in about 50 KB: every row is
+    zeros, so it compresses ~1000:1. Built row by row; the pixels are never held in memory."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    compressor = zlib.compressobj(9)
+    row = b"\0" * (1 + (side + 7) // 8)  # filter byte + one bit per pixel
+    compressed = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", compressed)
+                     + chunk(b"IEND", b""))
+    return path

@@ -36,7 +36,7 @@ def test_sample_source_writes_the_sample_and_its_layout(tmp_path: Path) -> None:
     raw = params.paths.raw
     layout = json.loads((raw / LAYOUT_FILE).read_text())
     classes = sorted(params.data.sample.classes)
-    assert layout == {"source": "sample", "seed": 3, "classes": classes,
+    assert layout == {"source": "sample", "seed": 3, "classes": classes, "rejected": [],
                       "splits": {"test": {c: 1 for c in classes}, "train": {c: 2 for c in classes}}}
     assert len(list(raw.rglob("*.jpg"))) == 4 * 3
     assert sorted(p.name for p in raw.parent.iterdir()) == ["raw", "source.json"]  # no temporary left
@@ -247,3 +247,22 @@ def test_kaggle_competition_with_inner_archives_and_labels_in_file_names(
     assert layout["competition"] == "dogs-vs-cats" and layout["splits"] == {"train": {"cat": 3, "dog": 3}}
     assert layout["layout"]["labels_from_file_names"] == ["train"]
     assert any("test1" in note and "left out" in note for note in layout["layout"]["notes"])
+
+
+def test_symlink_leading_out_of_a_local_source_is_not_copied_but_listed(tmp_path: Path) -> None:
+    source = tmp_path / "mine"
+    write_image(source / "train/cat/1.jpg")
+    write_image(source / "train/dog/1.jpg")
+    secret = write_image(tmp_path / "private" / "secret.jpg")
+    (source / "train/dog/2.jpg").symlink_to(secret)
+    (source / "train/cat/same.jpg").symlink_to(source / "train/cat/1.jpg")  # inside: copied
+    params = load_params(write_params(tmp_path / "project", data__source="local",
+                                      data__local__path=str(source)))
+    main(params)
+    raw = params.paths.raw
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*.jpg")) == [
+        "train/cat/1.jpg", "train/cat/same.jpg", "train/dog/1.jpg"]
+    layout = json.loads((raw / LAYOUT_FILE).read_text())
+    assert layout["rejected"] == [{"path": "train/dog/2.jpg", "split": "train", "label": "dog",
+                                   "reason": f"symbolic link to {secret.resolve()}, outside the "
+                                             "dataset: not read"}]

@@ -32,7 +32,7 @@ def _raw(root: Path, train: int = 5, test: int = 2) -> pd.DataFrame:
                 path = root / split / label / f"{i}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.new("RGB", (40 + 7 * i, 90 - 5 * i), colour).save(path)
-    return build_manifest(find_images(root))
+    return build_manifest(find_images(root), root)
 
 
 def _params(root: Path, **overrides):

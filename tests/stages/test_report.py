@@ -24,10 +24,14 @@ LAYOUT = {"source": "sample", "seed": 42, "splits": {"train": {"ocelot": 5, "zeb
 SPLITS = {"train": {"ocelot": 4, "zebra": 4}, "val": {"ocelot": 1, "zebra": 1},
           "test": {"ocelot": 2, "zebra": 2}}
 VALIDATION = {
-    "success": False, "on_invalid": "quarantine",
-    "counts": {"files": 15, "valid": 14, "invalid": 1,
+    "success": False,
+    "policies": {"on_invalid": "quarantine", "on_duplicate": "drop", "on_leakage": "drop"},
+    "counts": {"files": 16, "invalid": 1, "duplicates": 0, "leaked": 1, "dropped": 1, "usable": 14,
                "by_split": {"train": {"ocelot": 5, "zebra": 4}, "test": {"ocelot": 2, "zebra": 2}}},
     "invalid": [{"path": "train/zebra/broken_file_7.jpg", "reason": "empty file (0 bytes)"}],
+    "duplicates": [],
+    "leakage": [{"path": "test/ocelot/copy_of_3.jpg", "split": "test", "same_as": "train/ocelot/3.jpg",
+                 "dropped": True}],
     "expectations": [{"expectation": "expect_column_values_to_be_in_set", "column": "ok",
                       "success": False, "unexpected_count": 1, "description": "the file decodes"}],
     "class_expectations": [{"expectation": "expect_column_values_to_be_between", "column": "count",
@@ -120,6 +124,15 @@ def test_main_writes_the_report(tmp_path: Path) -> None:
     main(params)
     html = params.paths.report.read_text()
     assert "AlexNet pipeline report" in html and len(_data_uris(html)) == 1
+    assert '<a href="data_docs/index.html">Data Docs</a>' in html  # relative to reports/
+
+
+def test_report_lists_validation_findings(params) -> None:
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, HISTORY)
+    assert "train/zebra/broken_file_7.jpg" in html and "empty file (0 bytes)" in html
+    assert "Shared between splits (leakage)" in html and "test/ocelot/copy_of_3.jpg" in html
+    assert "Duplicates within a split" not in html  # none found
+    assert "<code>on_leakage: drop</code>" in html
 
 
 def test_main_names_a_missing_input(tmp_path: Path, capsys) -> None:
