@@ -3,6 +3,7 @@
 LAYOUT_FILE = "layout.json"  # in paths.raw: source and per-split class counts
 MANIFEST_FILE = "manifest.csv"  # in paths.validated: the usable images
 CLASSES_FILE = "classes.json"  # in paths.processed: class names by class id
-STATS_FILE = "stats.json"  # in paths.processed: per-channel mean/std of train
+STATS_FILE = "stats.json"  # in paths.processed: per-channel mean/std and RGB eigens of train
+SHARDS_FILE = "shards.json"  # in paths.processed: how shards store images (encoding, stored size)
 SPLITS_FILE = "splits.json"  # in paths.processed: image counts per split and class
 CONFUSION_FILE = "confusion.csv"  # in paths.eval_plots: actual,predicted per test image

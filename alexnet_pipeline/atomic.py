@@ -6,6 +6,7 @@ stage (or `dvc`) would take it for a finished one.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -22,9 +23,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
     Works for a file or a folder: whatever the block creates at the yielded path is moved to
     `path`; an existing `path` is replaced. On error the temporary is removed and `path` is
-    left as it was.
+    left as it was. Temporaries that a killed earlier run left behind are removed first.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)

@@ -38,6 +38,7 @@ def _predict(args: argparse.Namespace) -> int:
     import keras
 
     from alexnet_pipeline.predict import expand_inputs, predict_files
+    from alexnet_pipeline.tfrecords import ShardFormat
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be >= 1, got {args.top_k}")
@@ -51,9 +52,8 @@ def _predict(args: argparse.Namespace) -> int:
     model = keras.models.load_model(model_path)
     failures = 0
     files = list(expand_inputs(args.images))
-    for prediction in predict_files(model, labels, files, params.base.image_size,
-                                    params.preprocess.resize, params.preprocess.jpeg_quality,
-                                    args.top_k):
+    shards = ShardFormat.of(params.preprocess, params.base.image_size)
+    for prediction in predict_files(model, labels, files, shards, params.preprocess.resize, args.top_k):
         failures += prediction.error is not None
         print(json.dumps(prediction.as_json()), flush=True)
     if failures:

@@ -162,15 +162,18 @@ class ValidateConfig:
 class PreprocessConfig:
     val_fraction: float
     test_fraction: float
-    resize: Literal["crop", "squash"]
+    resize: Literal["paper", "crop", "squash", "pad"]
     shard_size: int
+    encoding: Literal["jpeg", "raw"]  # how shards store pixels
     jpeg_quality: int
+    workers: int  # processes writing shards; 0 means one per core
 
     def check(self) -> None:
         _require(0.0 < self.val_fraction < 1.0, "preprocess.val_fraction", "must be between 0 and 1")
         _require(0.0 < self.test_fraction < 1.0, "preprocess.test_fraction", "must be between 0 and 1")
         _require(self.shard_size >= 1, "preprocess.shard_size", "must be >= 1")
         _require(1 <= self.jpeg_quality <= 100, "preprocess.jpeg_quality", "must be in 1..100")
+        _require(self.workers >= 0, "preprocess.workers", "must be >= 0 (0: one per core)")
 
 
 @dataclass(frozen=True)
@@ -183,9 +186,11 @@ class TrainConfig:
     init: Literal["paper", "glorot", "he"]
     dropout: float
     flip: bool
+    lighting_std: float  # the paper's PCA lighting noise (0.1); 0 turns it off
 
     def check(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "must be >= 1")
+        _require(0.0 <= self.lighting_std <= 1.0, "train.lighting_std", "must be in [0, 1]")
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
         _require(self.learning_rate > 0, "train.learning_rate", "must be > 0")
         _require(0.0 <= self.momentum < 1.0, "train.momentum", "must be in [0, 1)")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from alexnet_pipeline.layout import SPLITS, ImageEntry
+from alexnet_pipeline.workers import process_pool
 
 COLUMNS = ["path", "split", "label", "format", "mode", "width", "height", "exif_orientation",
            "bytes", "sha256", "ok", "reason"]
@@ -98,11 +97,6 @@ def _inspect_all(entries: list[ImageEntry], root: Path) -> list[ManifestRow]:
     return [inspect_file(entry, root) for entry in entries]
 
 
-def worker_count(workers: int) -> int:
-    """`validate.workers`, with 0 meaning one process per core this process may use."""
-    return workers or len(os.sched_getaffinity(0))
-
-
 def inspect_files(entries: list[ImageEntry], root: Path, workers: int = 1) -> list[ManifestRow]:
     """Inspect every entry, in `workers` processes when more than one; rows keep entry order."""
     root = root.resolve()
@@ -114,7 +108,7 @@ def inspect_files(entries: list[ImageEntry], root: Path, workers: int = 1) -> li
                 rows.extend(_inspect_all(chunk, root))
                 progress.update(len(chunk))
             return rows
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers, preload=[__name__]) as pool:
             for chunk_rows in pool.map(_inspect_all, chunks, [root] * len(chunks)):
                 rows.extend(chunk_rows)
                 progress.update(len(chunk_rows))

@@ -1,7 +1,7 @@
 """Predict classes of image files with a trained model, with the evaluation preprocessing.
 
-Each image goes through exactly what test images went through: `prepare_image`, JPEG encoding
-at the shard quality, and the reader's `decode_image`.
+Each image goes through exactly what test images went through: `prepare_image`, storage as
+in the shards (JPEG at the shard quality, or raw pixels), and the reader's centre crop.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from PIL import Image, UnidentifiedImageError
 
 from alexnet_pipeline.images import encode_jpeg, prepare_image
 from alexnet_pipeline.layout import is_junk
-from alexnet_pipeline.reader import decode_image
+from alexnet_pipeline.reader import center_crop, decode
+from alexnet_pipeline.tfrecords import ShardFormat
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,19 @@ def expand_inputs(inputs: list[str]) -> Iterator[Path]:
             yield path
 
 
-def predict_files(model: keras.Model, labels: list[str], files: list[Path], image_size: int,
-                  resize: str, jpeg_quality: int, top_k: int) -> Iterator[Prediction]:
+def _as_stored(path: Path, shards: ShardFormat, resize: str) -> tuple[bytes, int, int]:
+    image = prepare_image(path, shards.image_size, resize)
+    data = encode_jpeg(image, shards.jpeg_quality) if shards.encoding == "jpeg" else image.tobytes()
+    return data, image.height, image.width
+
+
+def predict_files(model: keras.Model, labels: list[str], files: list[Path], shards: ShardFormat,
+                  resize: str, top_k: int) -> Iterator[Prediction]:
     """One Prediction per file; an unreadable file yields an error instead of stopping the rest."""
     k = min(top_k, len(labels))
     for path in files:
         try:
-            encoded = encode_jpeg(prepare_image(path, image_size, resize), jpeg_quality)
+            stored, height, width = _as_stored(path, shards, resize)
         except FileNotFoundError:
             yield Prediction(str(path), error="file not found")
             continue
@@ -59,7 +66,7 @@ def predict_files(model: keras.Model, labels: list[str], files: list[Path], imag
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             yield Prediction(str(path), error=f"cannot decode image: {exc}")
             continue
-        image = decode_image(encoded, image_size)[None, ...]
+        image = center_crop(decode(stored, height, width, shards.encoding), shards.image_size)[None, ...]
         probabilities = np.asarray(model(image, training=False))[0]
         best = np.argsort(-probabilities)[:k]
         yield Prediction(str(path), top=[{"label": labels[i], "prob": round(float(probabilities[i]), 6)}

@@ -1,9 +1,13 @@
 """Deterministic, stratified assignment of train images to train, val and (if missing) test.
 
-Within each class, images are ordered by a seeded hash of their content and relative path; the
-first `round(n * test_fraction)` go to test when the dataset has no test split, the next
-`round(n * val_fraction)` to val when it has no val split. The same files and seed always give
-the same split; a dataset's own val and test splits are kept as they are.
+Each image's place depends on a seeded hash of its content alone: it goes to test when the
+hash, as a number in [0, 1), is below `test_fraction` (only when the dataset has no test split),
+to val when it is below `test_fraction + val_fraction` (only when it has no val split), else it
+stays in train. So adding images never moves existing ones, and every class gets about the same
+share. In a class so small that the hash gives it no val (or test) image, its lowest-hash
+train image moves there, and a class the hash leaves without train images keeps its highest;
+only in those cases can a later addition change an assignment. A dataset's own val and test
+splits are kept as they are.
 """
 
 from __future__ import annotations
@@ -13,13 +17,10 @@ import hashlib
 import pandas as pd
 
 
-def _rank_key(seed: int, sha256: str, path: str) -> str:
-    return hashlib.sha256(f"{seed}:{sha256}:{path}".encode()).hexdigest()
-
-
-def _take(n: int, fraction: float) -> int:
-    """How many of `n` images a held-out split gets: at least 1, always leaving 1 for train."""
-    return min(max(round(n * fraction), 1 if n >= 2 else 0), n - 1)
+def unit_hash(seed: int, content_key: str) -> float:
+    """A seeded hash of `content_key` as a number in [0, 1)."""
+    digest = hashlib.sha256(f"{seed}:{content_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def assign_splits(manifest: pd.DataFrame, val_fraction: float, seed: int,
@@ -28,13 +29,18 @@ def assign_splits(manifest: pd.DataFrame, val_fraction: float, seed: int,
     splits = manifest["split"].copy()
     carve_test = test_fraction > 0 and not (manifest["split"] == "test").any()
     carve_val = not (manifest["split"] == "val").any()
+    test_cut = test_fraction if carve_test else 0.0
+    val_cut = test_cut + (val_fraction if carve_val else 0.0)
     train = manifest[manifest["split"] == "train"]
+    position = pd.Series([unit_hash(seed, key) for key in train["sha256"]], index=train.index)
+    splits.loc[position.index[position < test_cut]] = "test"
+    splits.loc[position.index[(position >= test_cut) & (position < val_cut)]] = "val"
     for _, group in train.groupby("label", sort=True):
-        keys = [_rank_key(seed, sha, path) for sha, path in zip(group["sha256"], group["path"], strict=True)]
-        ordered = group.index[sorted(range(len(keys)), key=keys.__getitem__)]
-        n_test = _take(len(group), test_fraction) if carve_test else 0
-        splits.loc[ordered[:n_test]] = "test"
-        if carve_val:
-            n_val = _take(len(group) - n_test, val_fraction)
-            splits.loc[ordered[n_test:n_test + n_val]] = "val"
+        if not (splits.loc[group.index] == "train").any():  # train keeps at least one image
+            splits.loc[position.loc[group.index].idxmax()] = "train"
+        for split, wanted in (("test", carve_test), ("val", carve_val)):
+            remaining = splits.loc[group.index]
+            if wanted and not (remaining == split).any() and (remaining == "train").sum() >= 2:
+                lowest = position.loc[remaining.index[remaining == "train"]].idxmin()
+                splits.loc[lowest] = split
     return splits

@@ -1,59 +1,49 @@
-"""The shard format: TFRecord files of `tf.train.Example` with encoded image, label and key.
+"""Reading the shards with TensorFlow: the parse spec and the shard files of a split.
 
-Writer and parser live together so the format is defined in one place.
+`shard_format.py` writes them (without TensorFlow); `shards.json` says how images are stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
+
+from alexnet_pipeline.artifacts import SHARDS_FILE
+from alexnet_pipeline.config import PreprocessConfig
+from alexnet_pipeline.images import stored_size
 
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64),
     "key": tf.io.FixedLenFeature([], tf.string),
+    "sha256": tf.io.FixedLenFeature([], tf.string),
+    "height": tf.io.FixedLenFeature([], tf.int64),
+    "width": tf.io.FixedLenFeature([], tf.int64),
 }
 SHARD_GLOB = "{split}-*.tfrecord"
 
 
-def serialize_example(image_jpeg: bytes, label: int, key: str) -> bytes:
-    """One record: JPEG bytes, integer class id and the image's relative path."""
-    feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_jpeg])),
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode()])),
-    }
-    example = tf.train.Example(features=tf.train.Features(feature=feature))
-    # Map fields serialize in hash order unless asked: identical inputs must give identical bytes.
-    return example.SerializeToString(deterministic=True)
+@dataclass(frozen=True)
+class ShardFormat:
+    """How shards store images: `jpeg` or `raw` uint8 squares of `stored_size`, from which the
+    network's `image_size` input is cropped (they differ only for the `paper` resize policy)."""
 
+    encoding: str
+    stored_size: int
+    image_size: int
+    jpeg_quality: int = 95
 
-def _chunks(records: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
-    """Consecutive lists of `size` records (the last may be shorter)."""
-    chunk: list[bytes] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    @classmethod
+    def of(cls, cfg: PreprocessConfig, image_size: int) -> ShardFormat:
+        return cls(cfg.encoding, stored_size(cfg.resize, image_size), image_size, cfg.jpeg_quality)
 
-
-def write_shards(records: Iterable[bytes], out_dir: Path, split: str, total: int,
-                 shard_size: int) -> list[Path]:
-    """Write `total` records as `<split>-NNNNN-of-MMMMM.tfrecord`, `shard_size` per file."""
-    num_shards = max(1, -(-total // shard_size))
-    paths = []
-    for index, chunk in enumerate(_chunks(records, shard_size)):
-        path = out_dir / f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
-        with tf.io.TFRecordWriter(str(path)) as writer:
-            for record in chunk:
-                writer.write(record)
-        paths.append(path)
-    return paths
+    @classmethod
+    def read(cls, processed_dir: Path) -> ShardFormat:
+        info = json.loads((processed_dir / SHARDS_FILE).read_text())
+        return cls(info["encoding"], info["stored_size"], info["image_size"], info["jpeg_quality"])
 
 
 def shard_files(processed_dir: Path, split: str) -> list[str]:

@@ -1,82 +1,91 @@
 """preprocess: split, resize and shard the validated images into `paths.processed`.
 
 Outputs: `<split>-NNNNN-of-MMMMM.tfrecord` shards (train, val, test), `classes.json` (the class
-index), `stats.json` (per-channel mean/std of the train images, as the model sees them) and
-`splits.json` (image counts per split and class). Images stream through one at a time.
+index), `stats.json` (per-channel mean/std of the train images and the eigenvalues/vectors of
+their RGB covariance, for the paper's PCA lighting augmentation), `shards.json` (how the shards
+store images) and `splits.json` (image counts per split and class). Shards are written by
+parallel worker processes, each shard under a temporary name and then renamed; images stream
+through one at a time, so memory does not grow with the dataset. This module does not import
+TensorFlow (shard_format writes the records), so workers start fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-from alexnet_pipeline import atomic
-from alexnet_pipeline.artifacts import CLASSES_FILE, MANIFEST_FILE, SPLITS_FILE, STATS_FILE
+from alexnet_pipeline import atomic, shard_writer
+from alexnet_pipeline.artifacts import (
+    CLASSES_FILE,
+    MANIFEST_FILE,
+    SHARDS_FILE,
+    SPLITS_FILE,
+    STATS_FILE,
+)
 from alexnet_pipeline.config import Params, PreprocessConfig
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.images import encode_jpeg, prepare_image
+from alexnet_pipeline.images import stored_size
 from alexnet_pipeline.layout import SPLITS
+from alexnet_pipeline.shard_format import shard_name
+from alexnet_pipeline.shard_writer import PixelStats, ShardJob, ShardSettings, write_shard_job
 from alexnet_pipeline.splitting import assign_splits
 from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.tfrecords import serialize_example, write_shards
+from alexnet_pipeline.workers import process_pool, worker_count
 
 log = logging.getLogger(__name__)
 
 
-class ChannelStats:
-    """Running per-channel mean and standard deviation of uint8 RGB images (as resized)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = np.zeros(3, dtype=np.float64)
-        self.total_sq = np.zeros(3, dtype=np.float64)
-
-    def add(self, pixels: np.ndarray) -> None:
-        flat = pixels.reshape(-1, 3).astype(np.float64)
-        self.count += flat.shape[0]
-        self.total += flat.sum(axis=0)
-        self.total_sq += np.square(flat).sum(axis=0)
-
-    def as_json(self) -> dict[str, Any]:
-        mean = self.total / self.count
-        std = np.sqrt(np.maximum(self.total_sq / self.count - mean**2, 1e-12))
-        return {"mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std],
-                "pixels": self.count}
+def plan_shards(manifest: pd.DataFrame, class_ids: dict[str, int], out_dir: Path,
+                shard_size: int) -> list[ShardJob]:
+    """Every split's images, sorted by path, cut into shards of `shard_size`."""
+    jobs = []
+    for split in SPLITS:
+        rows = manifest[manifest["final_split"] == split].sort_values("path")
+        images = [(row.path, class_ids[row.label], row.sha256) for row in rows.itertuples(index=False)]
+        count = -(-len(images) // shard_size)
+        for index in range(count):
+            chunk = tuple(images[index * shard_size:(index + 1) * shard_size])
+            jobs.append(ShardJob(out_dir / shard_name(split, index, count), split, chunk))
+    return jobs
 
 
 def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig,
                image_size: int, seed: int) -> dict[str, Any]:
-    """Write shards, class index and stats for the images of `manifest` into `out_dir`."""
+    """Write shards, class index, stats and split counts for the images of `manifest` into `out_dir`."""
     classes = sorted(manifest.loc[manifest["split"] == "train", "label"].unique())
     if len(classes) < 2:
         raise PipelineError(f"the train split has {len(classes)} class(es); at least 2 are needed")
     class_ids = {name: index for index, name in enumerate(classes)}
     manifest = manifest.assign(final_split=assign_splits(manifest, cfg.val_fraction, seed,
                                                          cfg.test_fraction))
-    stats = ChannelStats()
-
-    def records(rows: pd.DataFrame, split: str) -> Iterator[bytes]:
-        for row in rows.itertuples(index=False):
-            image = prepare_image(raw_dir / row.path, image_size, cfg.resize)
-            if split == "train":
-                stats.add(np.asarray(image))
-            yield serialize_example(encode_jpeg(image, cfg.jpeg_quality), class_ids[row.label], row.path)
-
-    counts: dict[str, dict[str, int]] = {}
-    for split in SPLITS:
-        rows = manifest[manifest["final_split"] == split].sort_values("path")
-        if rows.empty:
-            continue
-        write_shards(records(rows, split), out_dir, split, len(rows), cfg.shard_size)
-        counts[split] = {str(k): int(v) for k, v in rows.groupby("label").size().items()}
-        log.info("%s: %d images", split, len(rows))
+    jobs = plan_shards(manifest, class_ids, out_dir, cfg.shard_size)
+    settings = ShardSettings(raw_dir, image_size, cfg.resize, cfg.encoding, cfg.jpeg_quality)
+    workers = min(worker_count(cfg.workers), len(jobs))
+    stats = PixelStats()
+    with tqdm(total=len(manifest), desc="preprocess", unit="img", disable=None) as progress, \
+            contextlib.ExitStack() as stack:
+        if workers <= 1:
+            results = map(write_shard_job, jobs, [settings] * len(jobs))
+        else:
+            pool = stack.enter_context(process_pool(workers, preload=[shard_writer.__name__]))
+            results = pool.map(write_shard_job, jobs, [settings] * len(jobs))
+        for job, shard_stats in zip(jobs, results, strict=True):  # in job order: deterministic
+            stats.merge(shard_stats)
+            progress.update(len(job.images))
+    counts = {split: {str(k): int(v) for k, v in group.groupby("label").size().items()}
+              for split in SPLITS if not (group := manifest[manifest["final_split"] == split]).empty}
+    for split, per_class in counts.items():
+        log.info("%s: %d images", split, sum(per_class.values()))
     atomic.write_json(out_dir / CLASSES_FILE, classes)
     atomic.write_json(out_dir / STATS_FILE, {**stats.as_json(), "image_size": image_size})
+    atomic.write_json(out_dir / SHARDS_FILE, {
+        "encoding": cfg.encoding, "resize": cfg.resize, "image_size": image_size,
+        "stored_size": stored_size(cfg.resize, image_size), "jpeg_quality": cfg.jpeg_quality})
     atomic.write_json(out_dir / SPLITS_FILE, counts)
     return counts
 

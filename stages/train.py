@@ -20,9 +20,9 @@ from alexnet_pipeline import atomic
 from alexnet_pipeline.artifacts import CLASSES_FILE, SPLITS_FILE, STATS_FILE
 from alexnet_pipeline.config import BaseConfig, Params, TrainConfig
 from alexnet_pipeline.model import build_alexnet
-from alexnet_pipeline.reader import make_dataset
+from alexnet_pipeline.reader import Augmentation, make_dataset
 from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.tfrecords import shard_files
+from alexnet_pipeline.tfrecords import ShardFormat, shard_files
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,12 @@ def main(params: Params) -> None:
     stats = json.loads((paths.processed / STATS_FILE).read_text())
     sizes = {split: sum(counts.values()) for split, counts in
              json.loads((paths.processed / SPLITS_FILE).read_text()).items()}
-    train_data = make_dataset(shard_files(paths.processed, "train"), base.image_size,
-                              cfg.batch_size, training=True, seed=base.seed, flip=cfg.flip,
+    shards = ShardFormat.read(paths.processed)
+    augmentation = Augmentation.from_stats(stats, flip=cfg.flip, lighting_std=cfg.lighting_std)
+    train_data = make_dataset(shard_files(paths.processed, "train"), shards, cfg.batch_size,
+                              training=True, seed=base.seed, augmentation=augmentation,
                               num_examples=sizes["train"])
-    val_data = (make_dataset(shard_files(paths.processed, "val"), base.image_size, cfg.batch_size,
+    val_data = (make_dataset(shard_files(paths.processed, "val"), shards, cfg.batch_size,
                              training=False, seed=base.seed, num_examples=sizes["val"])
                 if sizes.get("val") else None)
     with (atomic.atomic_path(paths.train_logs) as logs_dir,

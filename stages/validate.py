@@ -28,8 +28,9 @@ from alexnet_pipeline.expectations import (
     check_files,
 )
 from alexnet_pipeline.layout import SPLITS, find_images
-from alexnet_pipeline.manifest import build_manifest, rejected_row, worker_count
+from alexnet_pipeline.manifest import build_manifest, rejected_row
 from alexnet_pipeline.stage_runner import run_stage
+from alexnet_pipeline.workers import worker_count
 
 log = logging.getLogger(__name__)
 SHOWN_IN_SUMMARY = 10

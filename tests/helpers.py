@@ -150,3 +150,21 @@ def write_png_bomb(path: Path, side: int = 20_000) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", compressed)
                      + chunk(b"IEND", b""))
     return path
+
+
+def write_test_shards(folder: Path, split: str, images: list[tuple[Image.Image, int, str]],
+                      shard_size: int, encoding: str = "jpeg") -> list[str]:
+    """Shards of (image, label, key) as preprocess writes them; returns the files in order."""
+    from alexnet_pipeline.images import encode_jpeg
+    from alexnet_pipeline.shard_format import encode_example, shard_name, write_shard
+
+    folder.mkdir(parents=True, exist_ok=True)
+    count = -(-len(images) // shard_size)
+    paths = []
+    for index in range(count):
+        chunk = images[index * shard_size:(index + 1) * shard_size]
+        records = [encode_example(encode_jpeg(image, 95) if encoding == "jpeg" else image.tobytes(),
+                                  label, key, hashlib.sha256(key.encode()).hexdigest(),
+                                  image.height, image.width) for image, label, key in chunk]
+        paths.append(str(write_shard(folder / shard_name(split, index, count), records)))
+    return paths

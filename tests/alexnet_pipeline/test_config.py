@@ -32,7 +32,7 @@ def test_shipped_params_yaml_loads_into_typed_params() -> None:
     assert all(isinstance(name, str) for name in classes)
     assert params.validate.allowed_formats[0] == "JPEG"
     assert isinstance(params.train.learning_rate, float) and params.train.flip is True
-    assert params.preprocess.resize in ("crop", "squash")
+    assert params.preprocess.resize in ("paper", "crop", "squash", "pad")
 
 
 def test_params_are_frozen() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet_pipeline.images import encode_jpeg, load_rgb, prepare_image, resize_square
+from alexnet_pipeline.images import encode_jpeg, load_rgb, prepare_image, resize_square, stored_size
 from tests.helpers import noise_array
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
@@ -153,15 +153,39 @@ def test_squash_keeps_everything_stretched() -> None:
     assert _close(square.getpixel((10, 6)), BLUE, 5)
 
 
-@pytest.mark.parametrize("policy", ["crop", "squash"])
+@pytest.mark.parametrize("policy", ["paper", "crop", "squash", "pad"])
 @pytest.mark.parametrize("size", [(30, 90), (90, 30), (7, 7), (200, 150)])
 def test_output_is_always_the_requested_square(policy: str, size: tuple[int, int]) -> None:
     assert resize_square(Image.new("RGB", size), 67, policy).size == (67, 67)
 
 
+def test_pad_keeps_everything_and_fills_with_black() -> None:
+    square = resize_square(_three_blocks(), 30, "pad")
+    assert square.size == (30, 30)
+    assert _close(square.getpixel((15, 2)), (0, 0, 0), 5)  # padding above the 30x10 strip
+    assert _close(square.getpixel((2, 15)), RED, 5) and _close(square.getpixel((27, 15)), BLUE, 5)
+
+
+def test_paper_stores_a_margin_for_random_crops() -> None:
+    assert stored_size("paper", 227) == 256 and stored_size("paper", 67) == 76
+    assert all(stored_size(policy, 227) == 227 for policy in ("crop", "squash", "pad"))
+
+
 def test_unknown_resize_policy_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown resize policy 'pad'"):
-        resize_square(Image.new("RGB", (8, 8)), 4, "pad")
+    with pytest.raises(ValueError, match="unknown resize policy 'zoom'"):
+        resize_square(Image.new("RGB", (8, 8)), 4, "zoom")
+
+
+def test_large_jpeg_is_decoded_at_a_reduced_scale_with_the_same_result(tmp_path: Path) -> None:
+    big = Image.fromarray(np.kron(noise_array(40, 30, seed=2), np.ones((40, 40, 1), dtype=np.uint8)))
+    big.save(tmp_path / "big.jpg", quality=95)  # 1600x1200 of 40-pixel blocks
+    with Image.open(tmp_path / "big.jpg") as image:
+        image.draft("RGB", (76 * 4 // 3 + 1, 76))
+        assert image.size[1] < 1200  # DCT scaling applies: decoding reads fewer pixels
+    fast = np.asarray(prepare_image(tmp_path / "big.jpg", 67, "paper")).astype(int)
+    full = np.asarray(resize_square(load_rgb(tmp_path / "big.jpg"), 76, "paper")).astype(int)
+    assert fast.shape == full.shape == (76, 76, 3)
+    assert np.abs(fast - full).mean() < 6  # the same picture
 
 
 def test_prepare_image_applies_orientation_then_resizes(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alexnet_pipeline.images import encode_jpeg, prepare_image
+from alexnet_pipeline.images import prepare_image
 from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.predict import Prediction, expand_inputs, predict_files
 from alexnet_pipeline.reader import make_dataset
-from alexnet_pipeline.tfrecords import serialize_example, write_shards
-from tests.helpers import write_image, write_truncated_jpeg
+from alexnet_pipeline.tfrecords import ShardFormat
+from tests.helpers import write_image, write_test_shards, write_truncated_jpeg
 
 LABELS = ["cat", "dog"]
 SIZE = 67
@@ -23,8 +23,9 @@ def tiny_model():
     return build_alexnet(len(LABELS), SIZE, seed=0, channel_mean=[120.0] * 3, channel_std=[60.0] * 3)
 
 
-def _predict(model, files: list[Path], top_k: int = 3) -> list[Prediction]:
-    return list(predict_files(model, LABELS, files, SIZE, "crop", 95, top_k))
+def _predict(model, files: list[Path], top_k: int = 3, encoding: str = "jpeg") -> list[Prediction]:
+    shards = ShardFormat(encoding, 76, SIZE)  # the paper policy's stored size for 67
+    return list(predict_files(model, LABELS, files, shards, "paper", top_k))
 
 
 def test_good_truncated_and_text_files(tmp_path: Path, tiny_model) -> None:
@@ -61,13 +62,14 @@ def test_top_k_limits_the_list(tmp_path: Path, tiny_model) -> None:
     assert one.top == full.top[:1]
 
 
-def test_prediction_sees_what_evaluation_sees(tmp_path: Path, tiny_model) -> None:
+@pytest.mark.parametrize("encoding", ["jpeg", "raw"])
+def test_prediction_sees_what_evaluation_sees(tmp_path: Path, tiny_model, encoding: str) -> None:
     """The same image through the shards and the reader gives the same probabilities."""
     image = write_image(tmp_path / "photo.jpg", size=(100, 80), seed=3)
-    [prediction] = _predict(tiny_model, [image])
-    record = serialize_example(encode_jpeg(prepare_image(image, SIZE, "crop"), 95), 1, "test/dog/x")
-    shards = write_shards(iter([record]), tmp_path, "test", total=1, shard_size=1)
-    [(batch, _)] = list(make_dataset([str(p) for p in shards], SIZE, 1, training=False, seed=0))
+    [prediction] = _predict(tiny_model, [image], encoding=encoding)
+    files = write_test_shards(tmp_path / "shards", "test", [(prepare_image(image, SIZE, "paper"), 1, "x")],
+                              1, encoding=encoding)
+    [(batch, _)] = list(make_dataset(files, ShardFormat(encoding, 76, SIZE), 1, training=False, seed=0))
     expected = np.asarray(tiny_model(batch, training=False))[0]
     by_label = {entry["label"]: entry["prob"] for entry in prediction.top}
     assert by_label == pytest.approx({label: float(p) for label, p in zip(LABELS, expected)},

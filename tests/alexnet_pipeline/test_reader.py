@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from alexnet_pipeline.images import encode_jpeg
-from alexnet_pipeline.reader import decode_image, make_dataset
-from alexnet_pipeline.tfrecords import serialize_example, shard_files, write_shards
+from alexnet_pipeline.reader import Augmentation, light_batch, make_dataset
+from alexnet_pipeline.tfrecords import ShardFormat
+from tests.helpers import noise_array, write_test_shards
 
 SIDE = 8
+FORMAT = ShardFormat("jpeg", SIDE, SIDE)
+FLIP = Augmentation(flip=True)
 
 
 def _half_image() -> Image.Image:
@@ -26,10 +27,8 @@ def _half_image() -> Image.Image:
 
 def _write(folder: Path, n: int, shard_size: int, split: str = "train") -> list[str]:
     """n records whose label is their index, all of the same dark-left/bright-right image."""
-    jpeg = encode_jpeg(_half_image(), 95)
-    records = (serialize_example(jpeg, i, f"{split}/c/{i}.jpg") for i in range(n))
-    write_shards(records, folder, split, total=n, shard_size=shard_size)
-    return shard_files(folder, split)
+    return write_test_shards(folder, split, [(_half_image(), i, f"{split}/c/{i}.jpg") for i in range(n)],
+                             shard_size)
 
 
 def _collect(dataset: tf.data.Dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -48,7 +47,7 @@ def _flipped(images: list[np.ndarray]) -> np.ndarray:
 
 def test_eval_dataset_yields_every_example_in_order(tmp_path: Path) -> None:
     files = _write(tmp_path, 7, shard_size=10)
-    images, labels = _collect(make_dataset(files, SIDE, 3, training=False, seed=0))
+    images, labels = _collect(make_dataset(files, FORMAT, 3, training=False, seed=0))
     assert [len(b) for b in labels] == [3, 3, 1]
     assert np.concatenate(labels).tolist() == list(range(7))
     assert images[0].shape == (3, SIDE, SIDE, 3) and images[0].dtype == np.float32
@@ -60,23 +59,25 @@ def test_eval_dataset_yields_every_example_in_order(tmp_path: Path) -> None:
 def test_eval_order_over_several_shards_is_deterministic(tmp_path: Path) -> None:
     files = _write(tmp_path, 10, shard_size=3)
     assert len(files) == 4
-    runs = [np.concatenate(_collect(make_dataset(files, SIDE, 4, training=False, seed=s))[1])
+    runs = [np.concatenate(_collect(make_dataset(files, FORMAT, 4, training=False, seed=s))[1])
             for s in (0, 0, 99)]
     assert sorted(runs[0].tolist()) == list(range(10))
     assert np.array_equal(runs[0], runs[1])
     assert np.array_equal(runs[0], runs[2])  # the seed plays no part without training
 
 
-def test_images_are_resized_to_image_size(tmp_path: Path) -> None:
-    files = _write(tmp_path, 2, shard_size=2)
-    images, _ = _collect(make_dataset(files, 16, 2, training=False, seed=0))
-    assert images[0].shape == (2, 16, 16, 3)
+def test_eval_takes_the_centre_crop_of_a_larger_stored_square(tmp_path: Path) -> None:
+    pixels = np.zeros((12, 12, 3), dtype=np.uint8)
+    pixels[2:10, 2:10] = 200  # a bright 8x8 centre in a dark 2-pixel frame
+    files = write_test_shards(tmp_path, "test", [(Image.fromarray(pixels), 0, "k")], 1, encoding="raw")
+    [image], _ = _collect(make_dataset(files, ShardFormat("raw", 12, 8), 1, training=False, seed=0))
+    assert image.shape == (1, 8, 8, 3) and (image == 200).all()
 
 
 def test_training_with_flip_is_reproducible_with_the_same_seed(tmp_path: Path) -> None:
     files = _write(tmp_path, 16, shard_size=5)
-    first = _collect(make_dataset(files, SIDE, 4, training=True, seed=3, flip=True))
-    second = _collect(make_dataset(files, SIDE, 4, training=True, seed=3, flip=True))
+    first = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, augmentation=FLIP))
+    second = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, augmentation=FLIP))
     for a, b in zip(first[0] + first[1], second[0] + second[1], strict=True):
         assert np.array_equal(a, b)
     labels = np.concatenate(first[1])
@@ -88,40 +89,73 @@ def test_training_with_flip_is_reproducible_with_the_same_seed(tmp_path: Path) -
 
 def test_training_without_flip_never_flips(tmp_path: Path) -> None:
     files = _write(tmp_path, 12, shard_size=5)
-    images, labels = _collect(make_dataset(files, SIDE, 4, training=True, seed=3, flip=False))
+    images, labels = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, augmentation=Augmentation(flip=False)))
     assert sorted(np.concatenate(labels).tolist()) == list(range(12))
     assert not _flipped(images).any()
 
 
 def test_different_seed_gives_a_different_training_order(tmp_path: Path) -> None:
     files = _write(tmp_path, 16, shard_size=5)
-    one = np.concatenate(_collect(make_dataset(files, SIDE, 4, training=True, seed=3))[1])
-    other = np.concatenate(_collect(make_dataset(files, SIDE, 4, training=True, seed=4))[1])
+    one = np.concatenate(_collect(make_dataset(files, FORMAT, 4, training=True, seed=3))[1])
+    other = np.concatenate(_collect(make_dataset(files, FORMAT, 4, training=True, seed=4))[1])
     assert sorted(one.tolist()) == sorted(other.tolist())
     assert one.tolist() != other.tolist()
 
 
 def test_num_examples_sets_the_epoch_length(tmp_path: Path) -> None:
     files = _write(tmp_path, 10, shard_size=4)
-    dataset = make_dataset(files, SIDE, 4, training=True, seed=0, num_examples=10)
+    dataset = make_dataset(files, FORMAT, 4, training=True, seed=0, num_examples=10)
     assert int(dataset.cardinality()) == 3
 
 
 def test_wrong_num_examples_fails_when_read(tmp_path: Path) -> None:
     files = _write(tmp_path, 5, shard_size=4)
-    dataset = make_dataset(files, SIDE, 4, training=False, seed=0, num_examples=8)
+    dataset = make_dataset(files, FORMAT, 4, training=False, seed=0, num_examples=8)
     with pytest.raises(tf.errors.OpError, match="8"):
         _collect(dataset)
 
 
 def test_no_files_is_an_error() -> None:
     with pytest.raises(ValueError, match="no shard files"):
-        make_dataset([], SIDE, 4, training=False, seed=0)
+        make_dataset([], FORMAT, 4, training=False, seed=0)
 
 
-def test_decode_image_accepts_png_and_gives_float_pixels() -> None:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 2), (10, 20, 30)).save(buffer, format="PNG")
-    image = decode_image(buffer.getvalue(), 4).numpy()
-    assert image.shape == (4, 4, 3) and image.dtype == np.float32
-    assert np.allclose(image[0, 0], [10, 20, 30])
+def test_raw_shards_give_back_the_exact_pixels(tmp_path: Path) -> None:
+    originals = [noise_array(SIDE, SIDE, seed=i) for i in range(3)]
+    files = write_test_shards(tmp_path, "test", [(Image.fromarray(p), i, f"k{i}") for i, p in
+                                                 enumerate(originals)], 2, encoding="raw")
+    images, labels = _collect(make_dataset(files, ShardFormat("raw", SIDE, SIDE), 3, training=False, seed=0))
+    order = np.concatenate(labels)
+    assert sorted(order.tolist()) == [0, 1, 2]  # shards interleave: compare image by label
+    assert np.array_equal(np.concatenate(images), np.stack([originals[i] for i in order]).astype(np.float32))
+
+
+def test_paper_augmentation_keeps_shape_and_value_range(tmp_path: Path) -> None:
+    stored = [noise_array(12, 12, seed=i) for i in range(8)]
+    files = write_test_shards(tmp_path, "train", [(Image.fromarray(p), i, f"k{i}") for i, p in
+                                                  enumerate(stored)], 4, encoding="raw")
+    lighting = Augmentation(flip=True, lighting_std=0.1, eigenvalues=(4000.0, 300.0, 50.0),
+                            eigenvectors=((0.58, -0.7, 0.4), (0.58, 0.0, -0.8), (0.58, 0.7, 0.4)))
+    images, labels = _collect(make_dataset(files, ShardFormat("raw", 12, 8), 4, training=True, seed=1,
+                                           augmentation=lighting))
+    batch = np.concatenate(images)
+    assert batch.shape == (8, 8, 8, 3) and batch.dtype == np.float32
+    assert batch.min() >= 0.0 and batch.max() <= 255.0
+    # crops land anywhere in the stored square: the crops differ from the centre crop
+    centres = np.stack([p[2:10, 2:10] for p in stored]).astype(np.float32)
+    order = np.concatenate(labels)
+    assert not np.allclose(batch, centres[order], atol=30)
+    again = np.concatenate(_collect(make_dataset(files, ShardFormat("raw", 12, 8), 4, training=True,
+                                                 seed=1, augmentation=lighting))[0])
+    assert np.array_equal(batch, again)  # the same seed, the same augmented batches
+
+
+def test_lighting_shifts_each_image_by_one_colour_along_the_components() -> None:
+    flat = tf.fill((4, 6, 6, 3), tf.constant(100, tf.uint8))
+    settings = Augmentation(flip=False, lighting_std=0.1, eigenvalues=(2500.0, 0.0, 0.0),
+                            eigenvectors=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
+    shifted = light_batch(flat, tf.constant([1, 2], tf.int64), settings).numpy()
+    for image in shifted:
+        assert np.allclose(image, image[0, 0])  # one colour shift for the whole image
+        assert 0 < abs(image[0, 0, 0] - 100) < 50 and np.allclose(image[0, 0, 1:], 100)  # component 1 only
+    assert len({round(float(image[0, 0, 0]), 3) for image in shifted}) == 4  # a shift per image

@@ -105,8 +105,10 @@ def test_class_only_local_folder_gets_val_and_test_carved_downstream(tmp_path: P
     validate_stage.main(params)
     preprocess_stage.main(params)
     splits = json.loads((params.paths.processed / SPLITS_FILE).read_text())
-    assert splits == {"train": {"blue": 7, "red": 7}, "val": {"blue": 1, "red": 1},
-                      "test": {"blue": 2, "red": 2}}
+    assert sorted(splits) == ["test", "train", "val"]
+    for label in ("red", "blue"):  # each class split by hash: about 65/15/20, at least one each
+        assert sum(splits[split][label] for split in splits) == 10
+        assert min(splits[split][label] for split in splits) >= 1
 
 
 def _zip_tree(archive: Path, files: dict[str, bytes]) -> Path:

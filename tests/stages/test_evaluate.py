@@ -10,12 +10,11 @@ from PIL import Image
 
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.images import encode_jpeg
 from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.reader import make_dataset
-from alexnet_pipeline.tfrecords import serialize_example, shard_files, write_shards
+from alexnet_pipeline.tfrecords import ShardFormat
 from stages.evaluate import confusion_rows, main, predict_dataset
-from tests.helpers import noise_array, write_params
+from tests.helpers import noise_array, write_params, write_test_shards
 
 
 def test_confusion_rows_one_row_per_example() -> None:
@@ -27,10 +26,9 @@ def test_confusion_rows_one_row_per_example() -> None:
 
 def test_predict_dataset_covers_every_test_example(tmp_path: Path) -> None:
     labels = [0, 1, 1, 0, 1]
-    records = (serialize_example(encode_jpeg(Image.fromarray(noise_array(67, 67, seed=i)), 95),
-                                 label, f"test/x/{i}.jpg") for i, label in enumerate(labels))
-    write_shards(records, tmp_path, "test", total=5, shard_size=2)
-    dataset = make_dataset(shard_files(tmp_path, "test"), 67, 2, training=False, seed=0)
+    files = write_test_shards(tmp_path, "test", [(Image.fromarray(noise_array(76, 76, seed=i)), label,
+                                                  f"test/x/{i}.jpg") for i, label in enumerate(labels)], 2)
+    dataset = make_dataset(files, ShardFormat("jpeg", 76, 67), 2, training=False, seed=0)
     model = build_alexnet(2, 67, seed=0, channel_mean=[127.0] * 3, channel_std=[74.0] * 3)
     true, probabilities = predict_dataset(model, dataset)
     assert sorted(true.tolist()) == sorted(labels)

@@ -312,7 +312,8 @@ def test_awkward_but_valid_files_are_accepted_and_preprocessed_upright_rgb(tmp_p
         write_image(raw / f"train/plain/{i}.jpg", seed=i)
     write_image(raw / "test/odd/t.jpg", seed=20)
     write_image(raw / "test/plain/t.jpg", seed=21)
-    params = load_params(write_params(tmp_path, base__image_size=67, preprocess__val_fraction=0.1))
+    params = load_params(write_params(tmp_path, base__image_size=67, preprocess__val_fraction=0.1,
+                                      preprocess__resize="crop"))
     validate_stage.main(params)
     manifest = pd.read_csv(params.paths.validated / MANIFEST_FILE)
     assert manifest["ok"].all() and len(manifest) == 9 + 3 + 2
