@@ -35,8 +35,7 @@ def _flow(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Print one JSON line per image; exit 1 if any image could not be read."""
-    import keras
-
+    from alexnet_pipeline.model import load_model
     from alexnet_pipeline.predict import expand_inputs, predict_files
     from alexnet_pipeline.tfrecords import ShardFormat
 
@@ -49,7 +48,7 @@ def _predict(args: argparse.Namespace) -> int:
         if not required.exists():
             raise PipelineError(f"{required}: not found; train a model first (make run)")
     labels = json.loads(labels_path.read_text())
-    model = keras.models.load_model(model_path)
+    model = load_model(model_path)
     failures = 0
     files = list(expand_inputs(args.images))
     shards = ShardFormat.of(params.preprocess, params.base.image_size)

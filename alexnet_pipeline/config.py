@@ -183,8 +183,6 @@ class TrainConfig:
     optimizer: Literal["sgd", "adam"]
     learning_rate: float
     momentum: float
-    init: Literal["paper", "glorot", "he"]
-    dropout: float
     flip: bool
     lighting_std: float  # the paper's PCA lighting noise (0.1); 0 turns it off
 
@@ -194,7 +192,18 @@ class TrainConfig:
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
         _require(self.learning_rate > 0, "train.learning_rate", "must be > 0")
         _require(0.0 <= self.momentum < 1.0, "train.momentum", "must be in [0, 1)")
-        _require(0.0 <= self.dropout < 1.0, "train.dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: which AlexNet, its dropout and its initialization."""
+
+    variant: Literal["paper", "grouped", "bn"]
+    dropout: float
+    init: Literal["paper", "glorot", "he"]
+
+    def check(self) -> None:
+        _require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,7 @@ class Params:
     data: DataConfig
     validate: ValidateConfig
     preprocess: PreprocessConfig
+    model: ModelConfig
     train: TrainConfig
     evaluate: EvaluateConfig
     report: ReportConfig

@@ -1,8 +1,12 @@
-"""AlexNet (Krizhevsky et al. 2012), single tower, as a Keras 3 model.
+"""AlexNet (Krizhevsky et al. 2012) as a Keras 3 model, in three variants.
 
-The convolutional and dense stack follows the paper exactly: 96@11x11/4, overlapping 3x3/2
-max-pool, 256@5x5, pool, 384, 384, 256 @3x3, pool, 4096, 4096, softmax, ReLU and dropout.
-At 227x227 it has 58,281,344 + 4,097*C parameters for C classes.
+The convolutional and dense stack follows the paper: 96@11x11/4, overlapping 3x3/2 max-pool,
+256@5x5, pool, 384, 384, 256 @3x3, pool, 4096, 4096, softmax, ReLU and dropout. Variants:
+- `paper`: single tower with local response normalization (k=2, n=5, alpha=1e-4, beta=0.75)
+  after the ReLUs of conv1 and conv2; 58,281,344 + 4,097*C parameters at 227x227 for C classes;
+- `grouped`: as `paper`, with conv2, conv4 and conv5 in two groups like the paper's two-GPU
+  net (60,965,224 parameters at 1000 classes);
+- `bn`: batch normalization instead of LRN, which trains faster from scratch on small data.
 """
 
 from __future__ import annotations
@@ -13,6 +17,30 @@ import keras
 from keras import layers
 
 INITIALIZERS = ("paper", "glorot", "he")
+VARIANTS = ("paper", "grouped", "bn")
+PAPER_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")  # the paper's biases of 1
+
+
+@keras.saving.register_keras_serializable(package="alexnet_pipeline")
+class LocalResponseNormalization(layers.Layer):
+    """The paper's LRN across channels: a / (k + alpha * sum of a^2 over n neighbours)^beta."""
+
+    def __init__(self, size: int = 5, bias: float = 2.0, alpha: float = 1e-4, beta: float = 0.75,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size, self.bias, self.alpha, self.beta = size, bias, alpha, beta
+
+    def call(self, inputs):
+        squared = keras.ops.square(inputs)
+        half = self.size // 2
+        padded = keras.ops.pad(squared, [[0, 0], [0, 0], [0, 0], [half, self.size - 1 - half]])
+        channels = inputs.shape[-1]
+        window = sum(padded[..., offset:offset + channels] for offset in range(self.size))
+        return inputs / keras.ops.power(self.bias + self.alpha * window, self.beta)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "bias": self.bias, "alpha": self.alpha,
+                "beta": self.beta}
 
 
 def _kernel_initializer(init: str, seed: int | None) -> keras.initializers.Initializer:
@@ -30,6 +58,7 @@ def build_alexnet(
     num_classes: int,
     image_size: int = 227,
     *,
+    variant: str = "paper",
     dropout: float = 0.5,
     init: str = "he",
     seed: int | None = None,
@@ -41,19 +70,32 @@ def build_alexnet(
     When `channel_mean`/`channel_std` are given, the model normalizes its own input (a
     weightless layer), so a saved model needs nothing beside it to predict.
     """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     # Each layer gets its own seed so that layers of equal shape do not start identical.
     layer_seed = iter(range(seed if seed is not None else 0, (seed or 0) + 100))
 
-    def conv(filters: int, kernel: int, strides: int = 1, padding: str = "same", name: str = ""):
+    def bias(name: str) -> keras.initializers.Initializer:
+        return keras.initializers.Ones() if init == "paper" and name in PAPER_BIAS_ONE else "zeros"
+
+    def conv(filters: int, kernel: int, strides: int = 1, padding: str = "same", name: str = "",
+             grouped: bool = False):
         return layers.Conv2D(
             filters,
             kernel,
             strides=strides,
             padding=padding,
+            groups=2 if grouped and variant == "grouped" else 1,
             activation="relu",
             kernel_initializer=_kernel_initializer(init, next(layer_seed) if seed is not None else None),
+            bias_initializer=bias(name),
             name=name,
         )
+
+    def normalize(name: str):
+        if variant == "bn":
+            return layers.BatchNormalization(name=name)
+        return LocalResponseNormalization(name=name)
 
     def dense(units: int, name: str, activation: str = "relu"):
         # He init is derived for ReLU layers; the softmax layer gets Glorot so that the first
@@ -63,6 +105,7 @@ def build_alexnet(
             units,
             activation=activation,
             kernel_initializer=_kernel_initializer(layer_init, next(layer_seed) if seed is not None else None),
+            bias_initializer=bias(name),
             name=name,
         )
 
@@ -72,12 +115,14 @@ def build_alexnet(
         variance = [float(s) ** 2 for s in channel_std]
         x = layers.Normalization(mean=list(channel_mean), variance=variance, name="normalize")(x)
     x = conv(96, 11, strides=4, padding="valid", name="conv1")(x)
+    x = normalize("norm1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
-    x = conv(256, 5, name="conv2")(x)
+    x = conv(256, 5, name="conv2", grouped=True)(x)
+    x = normalize("norm2")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
     x = conv(384, 3, name="conv3")(x)
-    x = conv(384, 3, name="conv4")(x)
-    x = conv(256, 3, name="conv5")(x)
+    x = conv(384, 3, name="conv4", grouped=True)(x)
+    x = conv(256, 3, name="conv5", grouped=True)(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
     x = layers.Flatten(name="flatten")(x)
     x = dense(4096, name="fc6")(x)
@@ -86,3 +131,8 @@ def build_alexnet(
     x = layers.Dropout(dropout, seed=next(layer_seed) if seed is not None else None, name="drop7")(x)
     outputs = dense(num_classes, name="predictions", activation="softmax")(x)
     return keras.Model(inputs, outputs, name="alexnet")
+
+
+def load_model(path) -> keras.Model:
+    """Load a saved AlexNet; importing this module registers the custom LRN layer first."""
+    return keras.models.load_model(path)

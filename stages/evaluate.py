@@ -21,6 +21,7 @@ from alexnet_pipeline.artifacts import CONFUSION_FILE
 from alexnet_pipeline.classification import classification_metrics
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.model import load_model
 from alexnet_pipeline.reader import make_dataset
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
@@ -56,7 +57,7 @@ def main(params: Params) -> None:
     if not paths.model.exists():
         raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
     classes = json.loads(paths.labels.read_text())
-    model = keras.models.load_model(paths.model)
+    model = load_model(paths.model)
     dataset = make_dataset(files, ShardFormat.read(paths.processed), params.evaluate.batch_size,
                            training=False, seed=params.base.seed)
     true, probabilities = predict_dataset(model, dataset)

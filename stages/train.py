@@ -18,7 +18,7 @@ from dvclive.keras import DVCLiveCallback
 
 from alexnet_pipeline import atomic
 from alexnet_pipeline.artifacts import CLASSES_FILE, SPLITS_FILE, STATS_FILE
-from alexnet_pipeline.config import BaseConfig, Params, TrainConfig
+from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
 from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.reader import Augmentation, make_dataset
 from alexnet_pipeline.stage_runner import run_stage
@@ -34,12 +34,13 @@ def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(cfg.learning_rate)
 
 
-def train(cfg: TrainConfig, base: BaseConfig, train_data: tf.data.Dataset,
+def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data: tf.data.Dataset,
           val_data: tf.data.Dataset | None, num_classes: int, stats: dict[str, Any],
           callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
     """Build, compile and fit AlexNet; return the trained model."""
     keras.utils.set_random_seed(base.seed)
-    model = build_alexnet(num_classes, base.image_size, dropout=cfg.dropout, init=cfg.init,
+    model = build_alexnet(num_classes, base.image_size, variant=model_cfg.variant,
+                          dropout=model_cfg.dropout, init=model_cfg.init,
                           seed=base.seed, channel_mean=stats["mean"], channel_std=stats["std"])
     model.compile(optimizer=make_optimizer(cfg), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -68,7 +69,7 @@ def main(params: Params) -> None:
                 if sizes.get("val") else None)
     with (atomic.atomic_path(paths.train_logs) as logs_dir,
           Live(dir=str(logs_dir), save_dvc_exp=False, dvcyaml=None) as live):
-        model = train(cfg, base, train_data, val_data, len(classes), stats,
+        model = train(cfg, params.model, base, train_data, val_data, len(classes), stats,
                       callbacks=[DVCLiveCallback(live=live)])
     atomic.write_with(paths.model, model.save)
     atomic.write_json(paths.labels, classes)

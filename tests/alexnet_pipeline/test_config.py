@@ -111,7 +111,7 @@ def test_missing_key_is_named(dotted: str) -> None:
         ("train.epochs", 0),
         ("train.learning_rate", 0.0),
         ("train.momentum", 1.0),
-        ("train.dropout", -0.1),
+        ("model.dropout", -0.1),
         ("preprocess.val_fraction", 1.0),
         ("preprocess.val_fraction", 0),
         ("preprocess.shard_size", 0),

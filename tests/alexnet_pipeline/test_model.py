@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from alexnet_pipeline.config import MIN_IMAGE_SIZE
-from alexnet_pipeline.model import build_alexnet
+from alexnet_pipeline.model import LocalResponseNormalization, build_alexnet, load_model
 
 FEATURE_MAPS = {  # layer: (side, channels) at 227x227, as in the paper
     "conv1": (55, 96), "pool1": (27, 96), "conv2": (27, 256), "pool2": (13, 256),
@@ -94,3 +94,59 @@ def test_input_smaller_than_67_cannot_be_built() -> None:
     """config.MIN_IMAGE_SIZE is 67: one pixel less leaves nothing after pool5."""
     with pytest.raises(ValueError):
         build_alexnet(2, MIN_IMAGE_SIZE - 1)
+
+
+@pytest.mark.parametrize(("variant", "expected"), [
+    ("paper", 62_378_344),    # LRN has no parameters
+    ("grouped", 60_965_224),  # conv2, conv4, conv5 in two groups, as the paper's two-GPU net
+    ("bn", 62_378_344 + 4 * (96 + 256)),  # gamma, beta, moving mean and variance per channel
+])
+def test_variants_parameter_counts_at_1000_classes(variant: str, expected: int) -> None:
+    model = build_alexnet(1000, variant=variant)
+    assert model.count_params() == expected
+    for name, (side, channels) in FEATURE_MAPS.items():
+        assert model.get_layer(name).output.shape == (None, side, side, channels), (variant, name)
+
+
+def test_paper_variant_has_lrn_after_conv1_and_conv2_and_grouped_convolutions_only_when_asked() -> None:
+    paper = build_alexnet(2, 67, variant="paper")
+    names = [layer.name for layer in paper.layers]
+    assert names.index("conv1") < names.index("norm1") < names.index("pool1")
+    assert names.index("conv2") < names.index("norm2") < names.index("pool2")
+    assert isinstance(paper.get_layer("norm1"), LocalResponseNormalization)
+    assert paper.get_layer("conv2").groups == 1
+    grouped = build_alexnet(2, 67, variant="grouped")
+    assert [grouped.get_layer(n).groups for n in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [1, 2, 1, 2, 2]
+    assert type(build_alexnet(2, 67, variant="bn").get_layer("norm1")).__name__ == "BatchNormalization"
+
+
+def test_lrn_matches_tensorflows_with_the_papers_constants() -> None:
+    import tensorflow as tf
+
+    activations = np.random.default_rng(3).uniform(0, 50, size=(2, 5, 5, 16)).astype("float32")
+    ours = np.asarray(LocalResponseNormalization()(activations))
+    reference = tf.nn.local_response_normalization(activations, depth_radius=2, bias=2.0, alpha=1e-4,
+                                                   beta=0.75).numpy()
+    assert np.allclose(ours, reference, rtol=1e-5)
+
+
+def test_paper_init_sets_the_papers_biases() -> None:
+    model = build_alexnet(2, 67, init="paper", seed=0)
+    for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):
+        assert np.all(model.get_layer(name).get_weights()[1] == 1.0), name
+    for name in ("conv1", "conv3", "predictions"):
+        assert np.all(model.get_layer(name).get_weights()[1] == 0.0), name
+    assert np.all(build_alexnet(2, 67, init="glorot", seed=0).get_layer("conv2").get_weights()[1] == 0.0)
+
+
+def test_a_saved_paper_model_loads_back_with_its_lrn(tmp_path) -> None:
+    model = build_alexnet(2, 67, seed=4, channel_mean=MEAN, channel_std=STD)
+    model.save(tmp_path / "alexnet.keras")
+    images = np.random.default_rng(2).uniform(0, 255, size=(2, 67, 67, 3)).astype("float32")
+    loaded = load_model(tmp_path / "alexnet.keras")
+    assert np.allclose(np.asarray(loaded(images, training=False)), np.asarray(model(images, training=False)))
+
+
+def test_unknown_variant_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown variant 'vgg'"):
+        build_alexnet(2, 67, variant="vgg")
