@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from alexnet_pipeline.config import MIN_IMAGE_SIZE
-from alexnet_pipeline.model import LocalResponseNormalization, build_alexnet, load_model
+from alexnet_pipeline.model import (
+    LocalResponseNormalization,
+    build_alexnet,
+    load_model,
+    lrn_portable,
+)
 
 FEATURE_MAPS = {  # layer: (side, channels) at 227x227, as in the paper
     "conv1": (55, 96), "pool1": (27, 96), "conv2": (27, 256), "pool2": (13, 256),
@@ -121,13 +126,16 @@ def test_paper_variant_has_lrn_after_conv1_and_conv2_and_grouped_convolutions_on
 
 
 def test_lrn_matches_tensorflows_with_the_papers_constants() -> None:
+    """The layer, and the portable version that other Keras backends (JAX on a GPU) run."""
     import tensorflow as tf
 
     activations = np.random.default_rng(3).uniform(0, 50, size=(2, 5, 5, 16)).astype("float32")
-    ours = np.asarray(LocalResponseNormalization()(activations))
     reference = tf.nn.local_response_normalization(activations, depth_radius=2, bias=2.0, alpha=1e-4,
                                                    beta=0.75).numpy()
-    assert np.allclose(ours, reference, rtol=1e-5)
+    assert np.allclose(np.asarray(LocalResponseNormalization()(activations)), reference, rtol=1e-5)
+    portable = lrn_portable(tf.constant(activations), 5, 2.0, 1e-4, 0.75)
+    assert np.allclose(np.asarray(portable), reference, rtol=1e-5)
+    assert not np.allclose(reference, activations / 2.0**0.75, rtol=1e-3)  # the window matters
 
 
 def test_paper_init_sets_the_papers_biases() -> None:
