@@ -38,12 +38,10 @@ class ExpectationOutcome:
     unexpected_count: int
     failing: list[tuple[str, Any]] = field(default_factory=list)  # (index value, offending value)
     description: str = ""
-    observed: Any = None  # for aggregate expectations: what was found
 
     def as_json(self) -> dict[str, Any]:
-        found = {} if self.observed is None else {"observed": self.observed}
         return {"expectation": self.expectation, "column": self.column, "success": self.success,
-                "unexpected_count": self.unexpected_count, "description": self.description, **found}
+                "unexpected_count": self.unexpected_count, "description": self.description}
 
 
 def _file_expectations(cfg: ValidateConfig, train_labels: list[str]) -> list[tuple[Any, str]]:
@@ -127,12 +125,10 @@ def _outcome(item: Any, index_column: str, descriptions: dict[str, str]) -> Expe
     column = ",".join(c for c in columns if c)
     failing = [(str(row[index_column]), row.get(columns[-1]))  # a compound key: its last column
                for row in item.result.get("unexpected_index_list") or []]
-    observed = item.result.get("observed_value")
     return ExpectationOutcome(
         expectation=config.type, column=column, success=bool(item.success),
         unexpected_count=int(item.result.get("unexpected_count") or 0), failing=failing,
-        description=descriptions.get(config.id, ""),
-        observed=sorted(observed) if isinstance(observed, (list, set)) else observed)
+        description=descriptions.get(config.id, ""))
 
 
 def check_files(manifest: pd.DataFrame, cfg: ValidateConfig, suites: Suites | None = None

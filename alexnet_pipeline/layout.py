@@ -74,6 +74,15 @@ def is_junk(path: Path) -> bool:
     return path.name in JUNK_NAMES or path.name.startswith(".")
 
 
+def escaping_link(path: Path, root: Path) -> str | None:
+    """Why `path` must not be read when it is, or passes through, a symbolic link leading out of
+    the dataset at `root` (resolved); None when it stays inside."""
+    target = path.resolve()
+    if target.is_relative_to(root):
+        return None
+    return f"symbolic link to {target}, outside the dataset: not read"
+
+
 def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not is_junk(p))
 

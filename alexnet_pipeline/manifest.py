@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from alexnet_pipeline.layout import SPLITS, ImageEntry
+from alexnet_pipeline.layout import SPLITS, ImageEntry, escaping_link
 from alexnet_pipeline.workers import process_pool
 
 COLUMNS = ["path", "split", "label", "format", "mode", "width", "height", "exif_orientation",
@@ -62,16 +62,11 @@ def _decode(content: bytes) -> tuple[str, str, int, int, int]:
             return image.format or "UNKNOWN", image.mode, image.width, image.height, orientation
 
 
-def _outside(path: Path, root: Path) -> bool:
-    return not path.resolve().is_relative_to(root)
-
-
 def inspect_file(entry: ImageEntry, root: Path) -> ManifestRow:
     """Read, hash and decode one file of the dataset at `root` (resolved) into a manifest row."""
     where = {"path": entry.relpath, "split": entry.split, "label": entry.label}
-    if _outside(entry.source, root):
-        return ManifestRow(**where, reason=f"symbolic link to {entry.source.resolve()}, outside the "
-                                           "dataset: not read")
+    if (escape := escaping_link(entry.source, root)) is not None:
+        return ManifestRow(**where, reason=escape)
     try:
         content = entry.source.read_bytes()
     except OSError as exc:

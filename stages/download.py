@@ -25,7 +25,7 @@ from alexnet_pipeline.archives import (
 from alexnet_pipeline.artifacts import LAYOUT_FILE
 from alexnet_pipeline.config import DataConfig, Params
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.layout import detect_layout, find_images, summarize
+from alexnet_pipeline.layout import detect_layout, escaping_link, find_images, summarize
 from alexnet_pipeline.local_source import local_source_path
 from alexnet_pipeline.sample_data import SampleSpec, write_sample
 from alexnet_pipeline.stage_runner import run_stage
@@ -45,10 +45,9 @@ def copy_dataset(source: Path, out_dir: Path, move: bool) -> dict[str, Any]:
     root = source.resolve()
     rejected = []
     for entry in find_images(source, layout):
-        if not entry.source.resolve().is_relative_to(root):
+        if (escape := escaping_link(entry.source, root)) is not None:
             rejected.append({"path": entry.relpath, "split": entry.split, "label": entry.label,
-                             "reason": f"symbolic link to {entry.source.resolve()}, outside the "
-                                       "dataset: not read"})
+                             "reason": escape})
             continue
         target = out_dir / entry.relpath
         target.parent.mkdir(parents=True, exist_ok=True)
