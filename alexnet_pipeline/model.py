@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from alexnet_pipeline import lighting  # noqa: F401  (registers PCALighting for load_model)
+
 INITIALIZERS = ("paper", "glorot", "he")
 VARIANTS = ("paper", "grouped", "bn")
 PAPER_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")  # the paper's biases of 1
@@ -74,11 +76,13 @@ def build_alexnet(
     seed: int | None = None,
     channel_mean: Sequence[float] | None = None,
     channel_std: Sequence[float] | None = None,
+    augment: Sequence[layers.Layer] = (),
 ) -> keras.Model:
-    """Build AlexNet taking RGB images with 0..255 pixel values.
+    """Build AlexNet taking RGB images with 0..255 pixel values (uint8 or float).
 
-    When `channel_mean`/`channel_std` are given, the model normalizes its own input (a
-    weightless layer), so a saved model needs nothing beside it to predict.
+    `augment` layers (training-only, such as `lighting.PCALighting`) come first. When
+    `channel_mean`/`channel_std` are given, the model normalizes its own input (a weightless
+    layer), so a saved model needs nothing beside it to predict.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
@@ -121,6 +125,8 @@ def build_alexnet(
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = inputs
+    for layer in augment:
+        x = layer(x)
     if channel_mean is not None and channel_std is not None:
         variance = [float(s) ** 2 for s in channel_std]
         x = layers.Normalization(mean=list(channel_mean), variance=variance, name="normalize")(x)
@@ -144,5 +150,5 @@ def build_alexnet(
 
 
 def load_model(path) -> keras.Model:
-    """Load a saved AlexNet; importing this module registers the custom LRN layer first."""
+    """Load a saved AlexNet; importing this module registers the custom layers first."""
     return keras.models.load_model(path)

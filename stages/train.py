@@ -20,7 +20,8 @@ from alexnet_pipeline import atomic
 from alexnet_pipeline.artifacts import CLASSES_FILE, SPLITS_FILE, STATS_FILE
 from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
 from alexnet_pipeline.model import build_alexnet
-from alexnet_pipeline.reader import Augmentation, make_dataset
+from alexnet_pipeline.lighting import PCALighting
+from alexnet_pipeline.reader import make_dataset
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
 
@@ -39,9 +40,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data
           callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
     """Build, compile and fit AlexNet; return the trained model."""
     keras.utils.set_random_seed(base.seed)
+    augment = ([PCALighting(cfg.lighting_std, stats["eigenvalues"], stats["eigenvectors"], seed=base.seed,
+                            name="pca_lighting")] if cfg.lighting_std > 0 else [])
     model = build_alexnet(num_classes, base.image_size, variant=model_cfg.variant,
-                          dropout=model_cfg.dropout, init=model_cfg.init,
-                          seed=base.seed, channel_mean=stats["mean"], channel_std=stats["std"])
+                          dropout=model_cfg.dropout, init=model_cfg.init, seed=base.seed,
+                          channel_mean=stats["mean"], channel_std=stats["std"], augment=augment)
     model.compile(optimizer=make_optimizer(cfg), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=list(callbacks),
@@ -60,9 +63,8 @@ def main(params: Params) -> None:
     sizes = {split: sum(counts.values()) for split, counts in
              json.loads((paths.processed / SPLITS_FILE).read_text()).items()}
     shards = ShardFormat.read(paths.processed)
-    augmentation = Augmentation.from_stats(stats, flip=cfg.flip, lighting_std=cfg.lighting_std)
     train_data = make_dataset(shard_files(paths.processed, "train"), shards, cfg.batch_size,
-                              training=True, seed=base.seed, augmentation=augmentation,
+                              training=True, seed=base.seed, flip=cfg.flip,
                               num_examples=sizes["train"])
     val_data = (make_dataset(shard_files(paths.processed, "val"), shards, cfg.batch_size,
                              training=False, seed=base.seed, num_examples=sizes["val"])
