@@ -45,8 +45,10 @@ class PathsConfig:
     validated: Path
     processed: Path
     model: Path
+    best_model: Path
     labels: Path
     train_logs: Path
+    train_state: Path
     validation_report: Path
     data_docs: Path
     metrics: Path
@@ -177,14 +179,37 @@ class PreprocessConfig:
 
 
 @dataclass(frozen=True)
+class PlateauConfig:
+    """Divide the learning rate when val loss stops improving (the paper: by 10, at most 3 times)."""
+
+    patience: int  # epochs without improvement before a drop; 0 turns it off
+    factor: float
+    max_drops: int
+
+    def check(self) -> None:
+        _require(self.patience >= 0, "train.lr_plateau.patience", "must be >= 0 (0: off)")
+        _require(0.0 < self.factor < 1.0, "train.lr_plateau.factor", "must be in (0, 1)")
+        _require(self.max_drops >= 0, "train.lr_plateau.max_drops", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
+    recipe: Literal["custom", "paper"]  # paper: the paper's values replace the optimizer knobs
     epochs: int
     batch_size: int
     optimizer: Literal["sgd", "adam"]
     learning_rate: float
     momentum: float
+    weight_decay: float
+    label_smoothing: float
+    warmup_epochs: int
+    lr_plateau: PlateauConfig
+    early_stopping_patience: int  # epochs without val loss improvement; 0 turns it off
     flip: bool
     lighting_std: float  # the paper's PCA lighting noise (0.1); 0 turns it off
+    deterministic: bool
+    mixed_precision: Literal["auto", "off", "bf16", "fp16"]
+    jit_compile: bool
 
     def check(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "must be >= 1")
@@ -192,6 +217,10 @@ class TrainConfig:
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
         _require(self.learning_rate > 0, "train.learning_rate", "must be > 0")
         _require(0.0 <= self.momentum < 1.0, "train.momentum", "must be in [0, 1)")
+        _require(0.0 <= self.weight_decay < 1.0, "train.weight_decay", "must be in [0, 1)")
+        _require(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)")
+        _require(self.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
+        _require(self.early_stopping_patience >= 0, "train.early_stopping_patience", "must be >= 0 (0: off)")
 
 
 @dataclass(frozen=True)
@@ -271,6 +300,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is Literal:
+        if value is False and "off" in typing.get_args(tp):
+            value = "off"  # YAML 1.1 (PyYAML, `dvc exp run -S`) reads a bare `off` as false
         if value not in typing.get_args(tp):
             raise wrong
         return value

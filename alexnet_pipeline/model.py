@@ -111,7 +111,7 @@ def build_alexnet(
             return layers.BatchNormalization(name=name)
         return LocalResponseNormalization(name=name)
 
-    def dense(units: int, name: str, activation: str = "relu"):
+    def dense(units: int, name: str, activation: str = "relu", dtype: str | None = None):
         # He init is derived for ReLU layers; the softmax layer gets Glorot so that the first
         # logits are small and the first loss is near ln(C), unless the paper's init is asked for.
         layer_init = init if activation == "relu" or init == "paper" else "glorot"
@@ -121,6 +121,7 @@ def build_alexnet(
             kernel_initializer=_kernel_initializer(layer_init, next(layer_seed) if seed is not None else None),
             bias_initializer=bias(name),
             name=name,
+            dtype=dtype,
         )
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
@@ -145,7 +146,8 @@ def build_alexnet(
     x = layers.Dropout(dropout, seed=next(layer_seed) if seed is not None else None, name="drop6")(x)
     x = dense(4096, name="fc7")(x)
     x = layers.Dropout(dropout, seed=next(layer_seed) if seed is not None else None, name="drop7")(x)
-    outputs = dense(num_classes, name="predictions", activation="softmax")(x)
+    # float32 probabilities even under a mixed-precision policy, for a stable loss
+    outputs = dense(num_classes, name="predictions", activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="alexnet")
 
 

@@ -1,14 +1,20 @@
-"""train: fit AlexNet on the train shards, validating on val, and save it to `paths.model`.
+"""train: fit AlexNet on the train shards, validating on val; save the last and the best model.
 
-Per-epoch loss and accuracy go to dvclive (`paths.train_logs`) for `dvc plots`; the class names
-go to `paths.labels`. The model is written atomically. TensorFlow uses a GPU when one is
-visible.
+The recipe (`train.recipe`), precision (`train.mixed_precision`) and devices (every visible GPU,
+the global batch split among them) come from params. An interrupted run resumes from its last
+finished epoch: its state lives in `paths.train_state`, which DVC does not delete. Per-epoch
+metrics go to dvclive and TensorBoard under `paths.train_logs`, with `summary.json`. Models are
+written atomically.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import sys
+import time
+from dataclasses import asdict
 from typing import Any
 
 import keras
@@ -16,66 +22,129 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from alexnet_pipeline import atomic
-from alexnet_pipeline.artifacts import CLASSES_FILE, SPLITS_FILE, STATS_FILE
+from alexnet_pipeline import atomic, devices, recipes
+from alexnet_pipeline.artifacts import CLASSES_FILE, SHARDS_FILE, SPLITS_FILE, STATS_FILE
 from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
-from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.lighting import PCALighting
+from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.reader import make_dataset
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.training_state import (
+    BestCheckpoint,
+    RunState,
+    SaveProgress,
+    Throughput,
+    fingerprint,
+    restore_progress,
+)
 
 log = logging.getLogger(__name__)
+SUMMARY_FILE = "summary.json"
 
 
-def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """SGD with momentum or Adam, at `train.learning_rate`."""
-    if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
-    return keras.optimizers.Adam(cfg.learning_rate)
-
-
-def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data: tf.data.Dataset,
-          val_data: tf.data.Dataset | None, num_classes: int, stats: dict[str, Any],
-          callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
-    """Build, compile and fit AlexNet; return the trained model."""
-    keras.utils.set_random_seed(base.seed)
+def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_classes: int,
+                stats: dict[str, Any]) -> keras.Model:
+    """AlexNet with its input normalization and, in training, the paper's PCA lighting; compiled
+    with the recipe's optimizer and loss."""
     augment = ([PCALighting(cfg.lighting_std, stats["eigenvalues"], stats["eigenvectors"], seed=base.seed,
                             name="pca_lighting")] if cfg.lighting_std > 0 else [])
     model = build_alexnet(num_classes, base.image_size, variant=model_cfg.variant,
                           dropout=model_cfg.dropout, init=model_cfg.init, seed=base.seed,
                           channel_mean=stats["mean"], channel_std=stats["std"], augment=augment)
-    model.compile(optimizer=make_optimizer(cfg), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=recipes.make_optimizer(cfg),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+                  if cfg.label_smoothing else "sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=cfg.jit_compile)
+    return model
+
+
+def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
+    """Label smoothing needs one-hot targets (Keras' sparse loss has no smoothing)."""
+    return dataset.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)))
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data: tf.data.Dataset,
+          val_data: tf.data.Dataset | None, num_classes: int, stats: dict[str, Any], *,
+          strategy: tf.distribute.Strategy | None = None,
+          callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
+    """Build, compile and fit AlexNet (under `strategy`, if given); return the trained model."""
+    keras.utils.set_random_seed(base.seed)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(cfg, model_cfg, base, num_classes, stats)
+    if cfg.label_smoothing:
+        train_data = one_hot_labels(train_data, num_classes)
+        val_data = one_hot_labels(val_data, num_classes) if val_data is not None else None
     model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=list(callbacks),
-              shuffle=False, verbose=2)
+              shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
     return model
 
 
 def main(params: Params) -> None:
-    """Train on paths.processed and write paths.model, paths.labels and paths.train_logs."""
-    paths, cfg, base = params.paths, params.train, params.base
-    tf.config.experimental.enable_op_determinism()
-    devices = [d.name for d in tf.config.list_logical_devices() if d.device_type == "GPU"]
-    log.info("training on %s", ", ".join(devices) if devices else "the CPU (no GPU visible)")
-    classes = json.loads((paths.processed / CLASSES_FILE).read_text())
-    stats = json.loads((paths.processed / STATS_FILE).read_text())
+    """Train on paths.processed; write paths.model, best_model, labels and train_logs."""
+    paths, base = params.paths, params.base
+    cfg = recipes.effective(params.train)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    gpus = devices.visible_gpus()
+    policy = devices.precision_policy(cfg.mixed_precision, bool(gpus))
+    keras.mixed_precision.set_global_policy(policy)
+    strategy = devices.strategy_for(gpus)
+    log.info("training on %s, %s, %d replica(s)", ", ".join(gpus) if gpus else "the CPU (no GPU visible)",
+             policy, strategy.num_replicas_in_sync)
+
+    processed = paths.processed
+    classes = json.loads((processed / CLASSES_FILE).read_text())
+    stats = json.loads((processed / STATS_FILE).read_text())
     sizes = {split: sum(counts.values()) for split, counts in
-             json.loads((paths.processed / SPLITS_FILE).read_text()).items()}
-    shards = ShardFormat.read(paths.processed)
-    train_data = make_dataset(shard_files(paths.processed, "train"), shards, cfg.batch_size,
-                              training=True, seed=base.seed, flip=cfg.flip,
-                              num_examples=sizes["train"])
-    val_data = (make_dataset(shard_files(paths.processed, "val"), shards, cfg.batch_size,
-                             training=False, seed=base.seed, num_examples=sizes["val"])
+             json.loads((processed / SPLITS_FILE).read_text()).items()}
+    shards = ShardFormat.read(processed)
+    train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True,
+                              seed=base.seed, flip=cfg.flip, num_examples=sizes["train"],
+                              deterministic=cfg.deterministic)
+    val_data = (make_dataset(shard_files(processed, "val"), shards, cfg.batch_size, training=False,
+                             seed=base.seed, num_examples=sizes["val"], deterministic=cfg.deterministic)
                 if sizes.get("val") else None)
-    with (atomic.atomic_path(paths.train_logs) as logs_dir,
-          Live(dir=str(logs_dir), save_dvc_exp=False, dvcyaml=None) as live):
-        model = train(cfg, params.model, base, train_data, val_data, len(classes), stats,
-                      callbacks=[DVCLiveCallback(live=live)])
+
+    settings = {"base": asdict(base), "model": asdict(params.model),
+                "train": {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "early_stopping_patience")}}
+    state = RunState.open(paths.train_state, fingerprint(settings, [processed / name for name in (
+        CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)]))
+    resumed = state.resumed_epoch()
+    if resumed:
+        log.info("resuming the interrupted run from epoch %d of %d (state in %s)", resumed, cfg.epochs,
+                 paths.train_state)
+    steps_per_epoch = -(-sizes["train"] // cfg.batch_size)
+    lr_control = recipes.LearningRateControl(cfg, steps_per_epoch)
+    best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
+    parts = {"learning_rate": lr_control, "best": best}
+    restore_progress(state.callbacks_state(), parts)
+    throughput = Throughput()
+    start = time.perf_counter()
+    with Live(dir=str(state.logs), resume=bool(resumed), save_dvc_exp=False, dvcyaml=None) as live:
+        model = train(cfg, params.model, base, train_data, val_data, len(classes), stats, strategy=strategy,
+                      callbacks=[lr_control, best, throughput, DVCLiveCallback(live=live),
+                                 keras.callbacks.TensorBoard(str(state.logs / "tensorboard")),
+                                 SaveProgress(state.progress_file, parts),
+                                 keras.callbacks.BackupAndRestore(str(state.backup), double_checkpoint=True)])
+    summary = {
+        "recipe": cfg.recipe, "epochs": cfg.epochs, "epochs_run": resumed + throughput.epochs,
+        "resumed_from_epoch": resumed, "stopped_early": best.stopped_early,
+        "best_epoch": best.best_epoch, "best_loss": round(best.best, 6),
+        "wall_time_s": round(time.perf_counter() - start, 1),
+        "train_images_per_s": round(sizes["train"] * throughput.epochs / max(throughput.seconds, 1e-9), 1),
+        "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "precision": policy,
+        "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer,
+    }
+    atomic.write_json(state.logs / SUMMARY_FILE, summary)
+    log.info("training summary: %s", json.dumps(summary))
     atomic.write_with(paths.model, model.save)
+    atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))
     atomic.write_json(paths.labels, classes)
-    log.info("model saved to %s", paths.model)
+    with atomic.atomic_path(paths.train_logs) as logs_dir:
+        shutil.move(state.logs, logs_dir)
+    state.finish()
+    log.info("model saved to %s, the best epoch's (%d) to %s", paths.model, best.best_epoch, paths.best_model)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-import keras
 import pytest
 
+from alexnet_pipeline.model import load_model
 from tests.conftest import run
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert html.count("data:image/png;base64,") == 2  # training curves and confusion matrix
     assert "http://" not in html and "https://" not in html
 
-    model = keras.models.load_model(tiny_project / "models/alexnet.keras")
+    model = load_model(tiny_project / "models/alexnet.keras")
     assert model.output_shape == (None, 4)
     assert (tiny_project / "dvc.lock").exists()
     # DVC's outputs stay out of git: nothing under data/, models/ or reports/ shows as new.

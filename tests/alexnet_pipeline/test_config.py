@@ -128,6 +128,14 @@ def test_missing_key_is_named(dotted: str) -> None:
         ("data.kaggle.competition", "dogs vs cats"),
         ("data.kaggle.retries", -1),
         ("data.kaggle.timeout_s", 0),
+        ("train.weight_decay", -0.1),
+        ("train.label_smoothing", 1.0),
+        ("train.warmup_epochs", -1),
+        ("train.lr_plateau.factor", 1.0),
+        ("train.lr_plateau.patience", -1),
+        ("train.early_stopping_patience", -2),
+        ("train.recipe", "imagenet"),
+        ("train.mixed_precision", "fp8"),
     ],
 )
 def test_out_of_range_value_names_the_key(dotted: str, value: object) -> None:
@@ -181,3 +189,13 @@ def test_non_mapping_document_is_a_config_error(tmp_path: Path, text: str) -> No
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_a_bare_off_reads_as_off() -> None:
+    """PyYAML (and `dvc exp run -S train.mixed_precision=off`) turn a bare `off` into false."""
+    data = shipped_params_dict()
+    set_key(data, "train.mixed_precision", yaml.safe_load("off"))
+    assert params_from_dict(data).train.mixed_precision == "off"
+    set_key(data, "train.mixed_precision", True)
+    with pytest.raises(ConfigError, match="train.mixed_precision"):
+        params_from_dict(data)

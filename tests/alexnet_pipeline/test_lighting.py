@@ -10,7 +10,7 @@ import numpy as np
 from alexnet_pipeline.lighting import PCALighting
 from alexnet_pipeline.model import build_alexnet, load_model
 
-EIGEN = dict(eigenvalues=(2500.0, 0.0, 0.0), eigenvectors=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
+EIGEN = {"eigenvalues": (2500.0, 0.0, 0.0), "eigenvectors": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))}
 
 
 def test_training_shifts_each_image_by_one_colour_along_the_components() -> None:
