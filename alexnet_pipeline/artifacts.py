@@ -7,3 +7,6 @@ STATS_FILE = "stats.json"  # in paths.processed: per-channel mean/std and RGB ei
 SHARDS_FILE = "shards.json"  # in paths.processed: how shards store images (encoding, stored size)
 SPLITS_FILE = "splits.json"  # in paths.processed: image counts per split and class
 CONFUSION_FILE = "confusion.csv"  # in paths.eval_plots: actual,predicted per test image
+MISCLASSIFIED_FILE = "misclassified.csv"  # in paths.eval_plots: wrong test predictions, surest first
+ROC_FILE = "roc.csv"  # in paths.eval_plots, two classes only: fpr,tpr,threshold
+PR_FILE = "pr.csv"  # in paths.eval_plots, two classes only: recall,precision,threshold

@@ -238,6 +238,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     batch_size: int
+    ten_crop: bool  # the paper's test: average over 4 corner + centre crops and their mirrors
 
     def check(self) -> None:
         _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")

@@ -42,16 +42,29 @@ def random_crop(image: tf.Tensor, seed: tf.Tensor, size: int, flip: bool) -> tf.
     return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
 
 
-def _parse(record: tf.Tensor, encoding: str) -> tuple[tf.Tensor, tf.Tensor]:
+def ten_crops(image: tf.Tensor, size: int) -> tf.Tensor:
+    """The paper's test-time crops of one uint8 image: the four corners and the centre, and the
+    mirror image of each; shape (10, size, size, 3), the centre crop at index 4."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    tops = (0, 0, height - size, height - size, (height - size) // 2)
+    lefts = (0, width - size, 0, width - size, (width - size) // 2)
+    crops = tf.stack([image[top:top + size, left:left + size, :] for top, left in zip(tops, lefts, strict=True)])
+    return tf.ensure_shape(tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0), (10, size, size, 3))
+
+
+def _parse(record: tf.Tensor, encoding: str) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     example = tf.io.parse_single_example(record, FEATURES)
-    return decode(example["image"], example["height"], example["width"], encoding), example["label"]
+    image = decode(example["image"], example["height"], example["width"], encoding)
+    return image, example["label"], example["key"]
 
 
 def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, training: bool,
                  seed: int, flip: bool = True, num_examples: int | None = None,
-                 deterministic: bool = True) -> tf.data.Dataset:
+                 deterministic: bool = True, ten_crop: bool = False, keys: bool = False) -> tf.data.Dataset:
     """Batches of (uint8 images, labels) from shard `files`; shuffled and cropped at random (and
-    flipped, with `flip`) when `training`, centre-cropped otherwise.
+    flipped, with `flip`) when `training`, centre-cropped otherwise, or, with `ten_crop`, the
+    paper's ten crops per image (images of shape (batch, 10, size, size, 3)). With `keys`, each
+    batch also carries the images' keys (their paths in the dataset).
 
     Give `num_examples` (from splits.json) so Keras knows the epoch length.
     """
@@ -71,11 +84,14 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
     if training:
         crop_seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
         dataset = tf.data.Dataset.zip(dataset, crop_seeds).map(
-            lambda pair, s: (random_crop(pair[0], s, size, flip), pair[1]),
+            lambda parsed, s: (random_crop(parsed[0], s, size, flip), *parsed[1:]),
             num_parallel_calls=AUTOTUNE)
     else:
-        dataset = dataset.map(lambda image, label: (center_crop(image, size), label),
+        crop = ten_crops if ten_crop else center_crop
+        dataset = dataset.map(lambda image, label, key: (crop(image, size), label, key),
                               num_parallel_calls=AUTOTUNE)
+    if not keys:
+        dataset = dataset.map(lambda image, label, key: (image, label))
     if num_examples is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
     return dataset.batch(batch_size).prefetch(AUTOTUNE).with_options(options)

@@ -1,8 +1,11 @@
 """evaluate: score the trained model on the test shards.
 
-Writes `paths.metrics` (top-level `accuracy`, `loss`, `per_class`, macro/weighted F1 and the
-confusion matrix) and `paths.eval_plots/confusion.csv` (one actual,predicted row per test
-image, for `dvc plots`'s confusion template).
+Writes `paths.metrics`: top-level `accuracy` and `loss` (over the paper's ten crops with
+`evaluate.ten_crop`, the centre crop otherwise, with the ten-crop gain), `top5_accuracy` for 5
+classes or more, `per_class`, macro/weighted F1, the confusion matrix (counts and normalized),
+and for two classes the ROC AUC and average precision. `paths.eval_plots` gets the data of
+`dvc plots`: `confusion.csv` (actual,predicted per image), `roc.csv` and `pr.csv` (two classes),
+and `misclassified.csv` (the wrong predictions with their probabilities, surest first).
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ import csv
 import io
 import json
 import logging
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from alexnet_pipeline import atomic
-from alexnet_pipeline.artifacts import CONFUSION_FILE
-from alexnet_pipeline.classification import classification_metrics
+from alexnet_pipeline.artifacts import CONFUSION_FILE, MISCLASSIFIED_FILE, PR_FILE, ROC_FILE
+from alexnet_pipeline.classification import binary_curves, classification_metrics
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.model import load_model
@@ -27,30 +31,74 @@ from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
 
 log = logging.getLogger(__name__)
+CENTRE = 4  # index of the centre crop among the ten
 
 
-def predict_dataset(model: keras.Model, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Return (true labels, predicted probabilities) over a batched dataset."""
-    labels, probabilities = [], []
-    for images, batch_labels in dataset:
-        probabilities.append(np.asarray(model(images, training=False)))
+def predict_dataset(model: keras.Model, dataset: tf.data.Dataset
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(true labels, probabilities, centre-crop probabilities, keys) over a batched dataset of
+    (images, labels, keys); images of ten crops each are scored as one batch and averaged."""
+    labels, averaged, centre, keys = [], [], [], []
+    for images, batch_labels, batch_keys in dataset:
+        if images.shape.rank == 5:  # (batch, 10 crops, size, size, 3)
+            crops = np.asarray(model(tf.reshape(images, (-1, *images.shape[2:])), training=False))
+            crops = crops.reshape(images.shape[0], images.shape[1], -1)
+            averaged.append(crops.mean(axis=1))
+            centre.append(crops[:, CENTRE])
+        else:
+            probabilities = np.asarray(model(images, training=False))
+            averaged.append(probabilities)
+            centre.append(probabilities)
         labels.append(batch_labels.numpy())
-    return np.concatenate(labels), np.concatenate(probabilities)
+        keys.extend(key.decode() for key in batch_keys.numpy())
+    return np.concatenate(labels), np.concatenate(averaged), np.concatenate(centre), keys
 
 
-def confusion_rows(true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> str:
-    """CSV text with one `actual,predicted` row per example, for dvc's confusion plot."""
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["actual", "predicted"])
-    for actual, predicted in zip(true, probabilities.argmax(axis=1)):
-        writer.writerow([classes[actual], classes[predicted]])
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()
+
+
+def misclassified_rows(true: np.ndarray, probabilities: np.ndarray, keys: list[str],
+                       classes: list[str]) -> list[list[Any]]:
+    """path, actual, predicted, p(predicted), p(actual) of each wrong prediction, surest first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != true)
+    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")]
+    return [[keys[i], classes[true[i]], classes[predicted[i]], round(float(probabilities[i, predicted[i]]), 6),
+             round(float(probabilities[i, true[i]]), 6)] for i in wrong]
+
+
+def evaluate(true: np.ndarray, probabilities: np.ndarray, centre: np.ndarray, keys: list[str],
+             classes: list[str], ten_crop: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The metrics, and the plot files of `paths.eval_plots` by name, from the predictions."""
+    metrics = classification_metrics(true, probabilities, classes)
+    if ten_crop:
+        centre_metrics = classification_metrics(true, centre, classes)
+        metrics["ten_crop"] = {"centre_accuracy": centre_metrics["accuracy"], "centre_loss": centre_metrics["loss"],
+                               "gain": round(metrics["accuracy"] - centre_metrics["accuracy"], 6)}
+    predicted = probabilities.argmax(axis=1)
+    files = {
+        CONFUSION_FILE: _csv(["actual", "predicted"], [[classes[a], classes[p]] for a, p in zip(true, predicted,
+                                                                                                strict=True)]),
+        MISCLASSIFIED_FILE: _csv(["path", "actual", "predicted", "p_predicted", "p_actual"],
+                                 misclassified_rows(true, probabilities, keys, classes)),
+    }
+    if len(classes) == 2:
+        curves = binary_curves(true, probabilities[:, 1])
+        metrics["roc_auc"], metrics["average_precision"] = curves["roc_auc"], curves["average_precision"]
+        files[ROC_FILE] = _csv(["fpr", "tpr", "threshold"], [list(point.values()) for point in curves["roc"]])
+        files[PR_FILE] = _csv(["recall", "precision", "threshold"], [list(point.values()) for point in curves["pr"]])
+    metrics["classes"] = classes
+    return metrics, files
 
 
 def main(params: Params) -> None:
     """Evaluate paths.model on the test shards of paths.processed."""
-    paths = params.paths
+    paths, cfg = params.paths, params.evaluate
     files = shard_files(paths.processed, "test")
     if not files:
         raise PipelineError(f"{paths.processed}: no test shards; run the preprocess stage first")
@@ -58,17 +106,17 @@ def main(params: Params) -> None:
         raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
     classes = json.loads(paths.labels.read_text())
     model = load_model(paths.model)
-    dataset = make_dataset(files, ShardFormat.read(paths.processed), params.evaluate.batch_size,
-                           training=False, seed=params.base.seed)
-    true, probabilities = predict_dataset(model, dataset)
-    metrics = classification_metrics(true, probabilities, classes)
-    metrics["classes"] = classes
+    dataset = make_dataset(files, ShardFormat.read(paths.processed), cfg.batch_size, training=False,
+                           seed=params.base.seed, ten_crop=cfg.ten_crop, keys=True)
+    metrics, plot_files = evaluate(*predict_dataset(model, dataset), classes, cfg.ten_crop)
     atomic.write_json(paths.metrics, metrics)
     with atomic.atomic_path(paths.eval_plots) as tmp:
         tmp.mkdir()
-        (tmp / CONFUSION_FILE).write_text(confusion_rows(true, probabilities, classes))
-    log.info("test accuracy %.4f, loss %.4f on %d images", metrics["accuracy"], metrics["loss"],
-             metrics["num_examples"])
+        for name, text in plot_files.items():
+            (tmp / name).write_text(text)
+    log.info("test accuracy %.4f, loss %.4f on %d images%s", metrics["accuracy"], metrics["loss"],
+             metrics["num_examples"], f" (ten crops; the centre crop alone: {metrics['ten_crop']['centre_accuracy']:.4f})"
+             if cfg.ten_crop else "")
 
 
 if __name__ == "__main__":

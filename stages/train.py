@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -25,6 +26,7 @@ from dvclive.keras import DVCLiveCallback
 from alexnet_pipeline import atomic, devices, recipes
 from alexnet_pipeline.artifacts import CLASSES_FILE, SHARDS_FILE, SPLITS_FILE, STATS_FILE
 from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
+from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.lighting import PCALighting
 from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.reader import make_dataset
@@ -75,8 +77,13 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data
     if cfg.label_smoothing:
         train_data = one_hot_labels(train_data, num_classes)
         val_data = one_hot_labels(val_data, num_classes) if val_data is not None else None
-    model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=list(callbacks),
-              shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+    history = model.fit(train_data, validation_data=val_data, epochs=cfg.epochs,
+                        callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks], shuffle=False,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise PipelineError(f"the training loss became {losses[-1]} (diverged) in epoch {len(losses)} of this "
+                            f"run; lower `train.learning_rate` ({cfg.learning_rate}) or try another recipe")
     return model
 
 

@@ -7,7 +7,13 @@ from math import log
 import numpy as np
 import pytest
 
-from alexnet_pipeline.classification import EPSILON, classification_metrics, confusion_matrix
+from alexnet_pipeline.classification import (
+    EPSILON,
+    binary_curves,
+    classification_metrics,
+    confusion_matrix,
+    top_k_accuracy,
+)
 
 CLASSES = ["a", "b", "c"]
 TRUE = np.array([0, 0, 1, 1, 2, 2, 2])
@@ -74,3 +80,43 @@ def test_no_examples_is_an_error() -> None:
 def test_confusion_matrix_counts_repeated_pairs() -> None:
     matrix = confusion_matrix(np.array([1, 1, 1, 0]), np.array([0, 0, 1, 0]), 3)
     assert matrix.tolist() == [[1, 0, 0], [2, 1, 0], [0, 0, 0]]
+
+
+def test_normalized_confusion_rows_sum_to_one() -> None:
+    normalized = np.array(classification_metrics(TRUE, PROBABILITIES, CLASSES)["confusion_matrix_normalized"])
+    assert np.allclose(normalized.sum(axis=1), 1.0, atol=1e-3)
+    assert normalized[0].tolist() == [0.5, 0.5, 0.0]
+
+
+def test_top_k_accuracy_by_hand() -> None:
+    true = np.array([2, 0, 1])
+    probabilities = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.2, 0.5, 0.3]])
+    assert top_k_accuracy(true, probabilities, 1) == pytest.approx(1 / 3)
+    assert top_k_accuracy(true, probabilities, 2) == pytest.approx(1 / 3)
+    assert top_k_accuracy(true, probabilities, 3) == 1.0
+
+
+def test_top5_only_with_five_classes_or_more() -> None:
+    assert "top5_accuracy" not in classification_metrics(TRUE, PROBABILITIES, CLASSES)
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(6), size=20)
+    true = rng.integers(0, 6, 20)
+    metrics = classification_metrics(true, probabilities, list("abcdef"))
+    assert metrics["top5_accuracy"] == round(top_k_accuracy(true, probabilities, 5), 6)
+    assert metrics["top5_accuracy"] >= metrics["accuracy"]
+
+
+def test_binary_curves_by_hand() -> None:
+    true = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1])
+    curves = binary_curves(true, scores)
+    assert [(p["fpr"], p["tpr"]) for p in curves["roc"]] == [(0, 0), (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1)]
+    assert curves["roc_auc"] == 0.75
+    assert [(p["recall"], round(p["precision"], 4)) for p in curves["pr"]] == [
+        (0, 1), (0.5, 1), (0.5, 0.5), (1, 0.6667), (1, 0.5)]
+    assert curves["average_precision"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3, abs=1e-6)
+
+
+def test_binary_curves_merge_tied_scores() -> None:
+    curves = binary_curves(np.array([1, 0, 1]), np.array([0.5, 0.5, 0.2]))
+    assert [(p["fpr"], p["tpr"]) for p in curves["roc"]] == [(0, 0), (1, 0.5), (1, 1)]

@@ -4,6 +4,7 @@ outputs, early stopping, and training on two devices."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def project(prepared: Path, tmp_path: Path) -> Path:
     """A private copy of the prepared project (its own models, reports and state)."""
     copy = tmp_path / "project"
-    shutil.copytree(prepared, copy, symlinks=True, ignore=shutil.ignore_patterns(".git", "models", "reports"))
+    shutil.copytree(prepared, copy, symlinks=True)
     return copy
 
 
@@ -67,26 +68,26 @@ def test_outputs_logs_and_summary(project: Path) -> None:
     assert not (project / "checkpoints/train").exists()  # a finished run leaves no state behind
 
 
-def test_a_killed_run_resumes_from_its_last_finished_epoch(project: Path) -> None:
+def test_a_killed_dvc_repro_resumes_training_from_its_last_finished_epoch(project: Path) -> None:
     set_params(project, {("train", "epochs"): 6})
+    repro = [sys.executable, "-m", "dvc", "repro", "train"]
     metadata = project / "checkpoints/train/backup/training_metadata.json"
-    process = subprocess.Popen(TRAIN, cwd=project, env=subprocess_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(repro, cwd=project, env=subprocess_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if _finished_epochs(metadata) >= 2:
-            break
+    while time.monotonic() < deadline and process.poll() is None and _finished_epochs(metadata) < 2:
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)  # dvc and the stage it runs, as a lost machine would
     process.wait()
     finished = _finished_epochs(metadata)
     assert 2 <= finished < 6, "training was not killed mid-run"
     assert not (project / "models/alexnet.keras").exists()  # nothing half-done where DVC looks
 
-    completed = run_command(TRAIN, project)
+    completed = run_command(repro, project)
     assert completed.returncode == 0, completed.stderr
-    assert f"resuming the interrupted run from epoch {finished} of 6" in completed.stderr
-    assert f"Epoch {finished + 1}/6" in completed.stdout and "Epoch 1/6" not in completed.stdout
+    output = completed.stdout + completed.stderr
+    assert f"resuming the interrupted run from epoch {finished} of 6" in output
+    assert f"Epoch {finished + 1}/6" in output and "Epoch 1/6" not in output
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["resumed_from_epoch"] == finished and summary["epochs_run"] == 6
     history = json.loads((project / "reports/train/metrics.json").read_text())
@@ -168,3 +169,12 @@ def test_bf16_mixed_precision_trains_and_keeps_float32_outputs(project: Path) ->
     assert model.get_layer("conv1").compute_dtype == "bfloat16"
     assert model.get_layer("predictions").compute_dtype == "float32"
     assert np.isfinite(json.loads((project / "reports/train/metrics.json").read_text())["train"]["loss"])
+
+
+def test_a_diverging_run_stops_with_a_clear_error(project: Path) -> None:
+    set_params(project, {("train", "epochs"): 3, ("train", "optimizer"): "sgd", ("train", "learning_rate"): 1e12})
+    completed = run_command(TRAIN, project)
+    assert completed.returncode == 1
+    assert "error: train: the training loss became nan (diverged)" in completed.stderr
+    assert "lower `train.learning_rate`" in completed.stderr and "Traceback" not in completed.stderr
+    assert not (project / "models/alexnet.keras").exists()
