@@ -47,6 +47,7 @@ class PathsConfig:
     model: Path
     best_model: Path
     labels: Path
+    serving: Path
     train_logs: Path
     train_state: Path
     validation_report: Path
@@ -54,6 +55,7 @@ class PathsConfig:
     metrics: Path
     eval_plots: Path
     report: Path
+    report_markdown: Path
 
     def check(self) -> None:
         """Outputs are replaced whole, so each must be its own path, never the project root."""

@@ -151,6 +151,16 @@ def build_alexnet(
     return keras.Model(inputs, outputs, name="alexnet")
 
 
+def describe(model: keras.Model) -> dict:
+    """The model's layers (name, type, output shape, parameters) and parameter totals, for the report."""
+    layers_info = [{"name": layer.name, "type": type(layer).__name__,
+                    "output_shape": list(layer.output.shape[1:]) if hasattr(layer, "output") else None,
+                    "params": layer.count_params()} for layer in model.layers]
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    return {"name": model.name, "layers": layers_info, "total_params": model.count_params(),
+            "trainable_params": trainable}
+
+
 def load_model(path) -> keras.Model:
     """Load a saved AlexNet; importing this module registers the custom layers first."""
     return keras.models.load_model(path)

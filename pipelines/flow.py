@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger, task
 from alexnet_pipeline.dvc_command import dvc_command
 from alexnet_pipeline.errors import PipelineError
 
-STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "report")
+STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "export", "report")
 RETRIED_STAGES = {"source": 2, "download": 2}
 SKIPPED_MARK = "didn't change, skipping"
 

@@ -5,7 +5,8 @@ Writes `paths.metrics`: top-level `accuracy` and `loss` (over the paper's ten cr
 classes or more, `per_class`, macro/weighted F1, the confusion matrix (counts and normalized),
 and for two classes the ROC AUC and average precision. `paths.eval_plots` gets the data of
 `dvc plots`: `confusion.csv` (actual,predicted per image), `roc.csv` and `pr.csv` (two classes),
-and `misclassified.csv` (the wrong predictions with their probabilities, surest first).
+`predictions.csv` (every test image with its prediction and probabilities) and
+`misclassified.csv` (the wrong ones, surest first).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from alexnet_pipeline import atomic
-from alexnet_pipeline.artifacts import CONFUSION_FILE, MISCLASSIFIED_FILE, PR_FILE, ROC_FILE
+from alexnet_pipeline.artifacts import (
+    CONFUSION_FILE,
+    MISCLASSIFIED_FILE,
+    PR_FILE,
+    PREDICTIONS_FILE,
+    ROC_FILE,
+)
 from alexnet_pipeline.classification import binary_curves, classification_metrics
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.errors import PipelineError
@@ -62,14 +69,20 @@ def _csv(header: list[str], rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def misclassified_rows(true: np.ndarray, probabilities: np.ndarray, keys: list[str],
-                       classes: list[str]) -> list[list[Any]]:
-    """path, actual, predicted, p(predicted), p(actual) of each wrong prediction, surest first."""
+PREDICTION_COLUMNS = ["path", "actual", "predicted", "p_predicted", "p_actual"]
+
+
+def prediction_rows(true: np.ndarray, probabilities: np.ndarray, keys: list[str], classes: list[str],
+                    wrong_only: bool = False) -> list[list[Any]]:
+    """path, actual, predicted, p(predicted), p(actual) per test image in test order; with
+    `wrong_only`, the wrong predictions, surest first."""
     predicted = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != true)
-    wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")]
+    rows = np.arange(len(true))
+    if wrong_only:
+        rows = np.flatnonzero(predicted != true)
+        rows = rows[np.argsort(-probabilities[rows, predicted[rows]], kind="stable")]
     return [[keys[i], classes[true[i]], classes[predicted[i]], round(float(probabilities[i, predicted[i]]), 6),
-             round(float(probabilities[i, true[i]]), 6)] for i in wrong]
+             round(float(probabilities[i, true[i]]), 6)] for i in rows]
 
 
 def evaluate(true: np.ndarray, probabilities: np.ndarray, centre: np.ndarray, keys: list[str],
@@ -84,8 +97,9 @@ def evaluate(true: np.ndarray, probabilities: np.ndarray, centre: np.ndarray, ke
     files = {
         CONFUSION_FILE: _csv(["actual", "predicted"], [[classes[a], classes[p]] for a, p in zip(true, predicted,
                                                                                                 strict=True)]),
-        MISCLASSIFIED_FILE: _csv(["path", "actual", "predicted", "p_predicted", "p_actual"],
-                                 misclassified_rows(true, probabilities, keys, classes)),
+        PREDICTIONS_FILE: _csv(PREDICTION_COLUMNS, prediction_rows(true, probabilities, keys, classes)),
+        MISCLASSIFIED_FILE: _csv(PREDICTION_COLUMNS, prediction_rows(true, probabilities, keys, classes,
+                                                                     wrong_only=True)),
     }
     if len(classes) == 2:
         curves = binary_curves(true, probabilities[:, 1])

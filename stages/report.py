@@ -1,7 +1,11 @@
-"""report: one self-contained HTML page (charts embedded) a person reads after a run.
+"""report: one self-contained HTML page (charts and thumbnails embedded) a person reads after a
+run, and its headline figures in Markdown for terminals and CI.
 
-It gathers the data layout, the validation result, the params, the training curves (dvclive
-history), the test metrics and the confusion matrix into `paths.report`.
+`paths.report` gathers the data source and counts, the validation result (linking the Data
+Docs), the params, the model's layers, the training curves and summary, the test metrics with
+the confusion matrix and per-class table, sample predictions right and wrong, and the metrics
+diff against the last commit (read through DVC). `paths.report_markdown` has the metrics, their
+diff, the per-class table and the validation counts.
 """
 
 from __future__ import annotations
@@ -17,14 +21,21 @@ from typing import Any
 import jinja2
 import yaml
 
-from alexnet_pipeline import atomic, charts
-from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
+from alexnet_pipeline import atomic, charts, report_parts
+from alexnet_pipeline.artifacts import (
+    LAYOUT_FILE,
+    MODEL_SUMMARY_FILE,
+    PREDICTIONS_FILE,
+    SPLITS_FILE,
+    TRAIN_SUMMARY_FILE,
+)
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.stage_runner import run_stage
 
 log = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
 HISTORY_SPLITS = {"train": "train", "eval": "val"}  # dvclive folder -> name shown
+SAMPLES_PER_KIND = 6  # sample predictions shown: the surest wrong ones and a draw of right ones
 
 
 def read_history(train_logs: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
@@ -52,7 +63,10 @@ def _plain(value: Any) -> Any:
 
 def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict[str, int]],
                   validation: dict[str, Any], metrics: dict[str, Any],
-                  history: dict[str, dict[str, list[tuple[int, float]]]], data_docs: str = "") -> str:
+                  history: dict[str, dict[str, list[tuple[int, float]]]], data_docs: str = "", *,
+                  model: dict[str, Any] | None = None, summary: dict[str, Any] | None = None,
+                  samples: list[dict[str, Any]] = (), diff: list[dict[str, Any]] = (),
+                  baseline_note: str = "") -> str:
     """The report's HTML from the run's results; images are embedded as data URIs, and
     `data_docs` is the link (relative to the report) to the GX Data Docs."""
     environment = jinja2.Environment(
@@ -65,6 +79,7 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         curves=charts.training_curves(history) if history else "",
         confusion=charts.confusion_heatmap(metrics["confusion_matrix"], classes),
         params_yaml=yaml.safe_dump(_plain(params), sort_keys=False), data_docs=data_docs,
+        model=model, summary=summary, samples=list(samples), diff=list(diff), baseline_note=baseline_note,
     )
 
 
@@ -72,20 +87,35 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def _read_optional_json(path: Path) -> Any:
+    return _read_json(path) if path.exists() else None
+
+
 def main(params: Params) -> None:
-    """Write paths.report from the outputs of the earlier stages."""
+    """Write paths.report and paths.report_markdown from the outputs of the earlier stages."""
     paths = params.paths
+    metrics, validation = _read_json(paths.metrics), _read_json(paths.validation_report)
+    summary = _read_optional_json(paths.train_logs / TRAIN_SUMMARY_FILE)
+    old_metrics, baseline_note = report_parts.committed_metrics(paths.metrics)
+    diff = report_parts.metrics_diff(old_metrics, metrics)
+    predictions = paths.eval_plots / PREDICTIONS_FILE
+    samples = (report_parts.sample_predictions(predictions, paths.raw, SAMPLES_PER_KIND, params.base.seed)
+               if predictions.exists() else [])
     html = render_report(
         params,
         layout=_read_json(paths.raw / LAYOUT_FILE),
         splits=_read_json(paths.processed / SPLITS_FILE),
-        validation=_read_json(paths.validation_report),
-        metrics=_read_json(paths.metrics),
+        validation=validation,
+        metrics=metrics,
         history=read_history(paths.train_logs),
         data_docs=os.path.relpath(paths.data_docs / "index.html", paths.report.parent),
+        model=_read_optional_json(paths.train_logs / MODEL_SUMMARY_FILE), summary=summary,
+        samples=samples, diff=diff, baseline_note=baseline_note,
     )
     atomic.write_text(paths.report, html)
-    log.info("report written to %s", paths.report)
+    atomic.write_text(paths.report_markdown, report_parts.render_markdown(
+        params.report.title, metrics, diff, baseline_note, validation, summary))
+    log.info("report written to %s and %s", paths.report, paths.report_markdown)
 
 
 if __name__ == "__main__":

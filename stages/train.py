@@ -24,11 +24,18 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from alexnet_pipeline import atomic, devices, recipes
-from alexnet_pipeline.artifacts import CLASSES_FILE, SHARDS_FILE, SPLITS_FILE, STATS_FILE
+from alexnet_pipeline.artifacts import (
+    CLASSES_FILE,
+    MODEL_SUMMARY_FILE,
+    SHARDS_FILE,
+    SPLITS_FILE,
+    STATS_FILE,
+    TRAIN_SUMMARY_FILE,
+)
 from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.lighting import PCALighting
-from alexnet_pipeline.model import build_alexnet
+from alexnet_pipeline.model import build_alexnet, describe
 from alexnet_pipeline.reader import make_dataset
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
@@ -42,7 +49,6 @@ from alexnet_pipeline.training_state import (
 )
 
 log = logging.getLogger(__name__)
-SUMMARY_FILE = "summary.json"
 
 
 def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_classes: int,
@@ -143,7 +149,8 @@ def main(params: Params) -> None:
         "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "precision": policy,
         "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer,
     }
-    atomic.write_json(state.logs / SUMMARY_FILE, summary)
+    atomic.write_json(state.logs / TRAIN_SUMMARY_FILE, summary)
+    atomic.write_json(state.logs / MODEL_SUMMARY_FILE, describe(model))
     log.info("training summary: %s", json.dumps(summary))
     atomic.write_with(paths.model, model.save)
     atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))

@@ -43,7 +43,7 @@ def test_second_repro_only_rechecks_the_source(tiny_project: Path) -> None:
     lock_before = (tiny_project / "dvc.lock").read_text()
     completed = run(DVC + ["repro"], tiny_project)
     assert completed.stdout.count("Running stage") == 1 and "Running stage 'source'" in completed.stdout
-    for stage in ("download", "validate", "preprocess", "train", "evaluate", "report"):
+    for stage in ("download", "validate", "preprocess", "train", "evaluate", "export", "report"):
         assert f"Stage '{stage}' didn't change, skipping" in completed.stdout
     assert (tiny_project / "dvc.lock").read_text() == lock_before
 

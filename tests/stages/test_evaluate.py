@@ -13,7 +13,7 @@ from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.model import build_alexnet
 from alexnet_pipeline.reader import make_dataset
 from alexnet_pipeline.tfrecords import ShardFormat
-from stages.evaluate import evaluate, main, misclassified_rows, predict_dataset
+from stages.evaluate import evaluate, main, predict_dataset, prediction_rows
 from tests.helpers import noise_array, write_params, write_test_shards
 
 
@@ -53,8 +53,11 @@ PROBABILITIES = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
 KEYS = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
 
 
-def test_misclassified_rows_are_the_wrong_ones_surest_first() -> None:
-    assert misclassified_rows(TRUE, PROBABILITIES, KEYS, CLASSES) == [
+def test_prediction_rows_all_in_order_or_the_wrong_ones_surest_first() -> None:
+    assert prediction_rows(TRUE, PROBABILITIES, KEYS, CLASSES)[:2] == [
+        ["a.jpg", "cat", "cat", 0.9, 0.9], ["b.jpg", "dog", "cat", 0.8, 0.2]]
+    assert len(prediction_rows(TRUE, PROBABILITIES, KEYS, CLASSES)) == 4
+    assert prediction_rows(TRUE, PROBABILITIES, KEYS, CLASSES, wrong_only=True) == [
         ["b.jpg", "dog", "cat", 0.8, 0.2], ["d.jpg", "cat", "dog", 0.6, 0.4]]
 
 

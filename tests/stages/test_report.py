@@ -125,6 +125,9 @@ def test_main_writes_the_report(tmp_path: Path) -> None:
     html = params.paths.report.read_text()
     assert "AlexNet pipeline report" in html and len(_data_uris(html)) == 1
     assert '<a href="data_docs/index.html">Data Docs</a>' in html  # relative to reports/
+    assert "no metrics committed at HEAD" in html  # no git repository here: nothing to compare with
+    markdown = params.paths.report_markdown.read_text()
+    assert markdown.startswith("# AlexNet pipeline report") and "| accuracy | 0.8571 | - | - |" in markdown
 
 
 def test_report_lists_validation_findings(params) -> None:
@@ -146,3 +149,27 @@ def test_main_names_a_missing_input(tmp_path: Path, capsys) -> None:
     error = capsys.readouterr().err
     assert f"error: report: {params.paths.metrics}: not found; run the earlier stages first" in error
     assert not params.paths.report.exists()
+
+
+MODEL = {"name": "alexnet", "total_params": 58289538, "trainable_params": 58289000,
+         "layers": [{"name": "conv1", "type": "Conv2D", "output_shape": [55, 55, 96], "params": 34944}]}
+SUMMARY = {"epochs_run": 6, "recipe": "paper", "resumed_from_epoch": 2, "stopped_early": False, "best_epoch": 5,
+           "best_loss": 0.41, "wall_time_s": 88.0, "train_images_per_s": 37.5, "devices": ["CPU"],
+           "precision": "float32"}
+SAMPLES = [{"path": "test/zebra/1.jpg", "actual": "zebra", "predicted": "ocelot", "p_predicted": 0.91,
+            "p_actual": 0.09, "correct": False, "thumbnail": "data:image/jpeg;base64,/9j/AAAA"},
+           {"path": "test/ocelot/2.jpg", "actual": "ocelot", "predicted": "ocelot", "p_predicted": 0.8,
+            "p_actual": 0.8, "correct": True, "thumbnail": "data:image/jpeg;base64,/9j/BBBB"}]
+DIFF = [{"metric": "accuracy", "old": 0.6, "new": 0.857143, "change": 0.257143},
+        {"metric": "loss", "old": 0.5, "new": 0.4321, "change": -0.0679}]
+
+
+def test_report_shows_model_summary_samples_and_the_diff(params) -> None:
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, HISTORY, model=MODEL, summary=SUMMARY,
+                         samples=SAMPLES, diff=DIFF, baseline_note="the metrics committed at HEAD")
+    assert "58,289,538 parameters" in html and "55 x 55 x 96" in html and "34,944" in html
+    assert "6 epochs (paper recipe, resumed from epoch 2); best epoch 5" in html
+    assert 'class="wrong"' in html and 'class="right"' in html and "truly zebra (0.09)" in html
+    assert "data:image/jpeg;base64,/9j/AAAA" in html
+    assert "Against the metrics committed at HEAD." in html
+    assert '<td class="ok">+0.2571</td>' in html and '<td class="ok">-0.0679</td>' in html  # loss fell: good

@@ -1,0 +1,36 @@
+"""export: write `paths.serving`, the trained model as a TensorFlow SavedModel for serving.
+
+Its `serving_default` signature takes encoded image bytes and applies the evaluation
+preprocessing in the graph (see `alexnet_pipeline.serving`); `labels.txt` lists the classes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from alexnet_pipeline import atomic
+from alexnet_pipeline.config import Params
+from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.model import load_model
+from alexnet_pipeline.serving import export_for_serving
+from alexnet_pipeline.stage_runner import run_stage
+from alexnet_pipeline.tfrecords import ShardFormat
+
+log = logging.getLogger(__name__)
+
+
+def main(params: Params) -> None:
+    """Export paths.model with paths.labels to paths.serving."""
+    paths = params.paths
+    if not paths.model.exists():
+        raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
+    labels = json.loads(paths.labels.read_text())
+    with atomic.atomic_path(paths.serving) as folder:
+        export_for_serving(load_model(paths.model), labels, ShardFormat.read(paths.processed),
+                           params.preprocess.resize, folder)
+    log.info("SavedModel for serving written to %s (signature serving_default: image_bytes)", paths.serving)
+
+
+if __name__ == "__main__":
+    run_stage("export", main)
