@@ -173,3 +173,9 @@ def test_report_shows_model_summary_samples_and_the_diff(params) -> None:
     assert "data:image/jpeg;base64,/9j/AAAA" in html
     assert "Against the metrics committed at HEAD." in html
     assert '<td class="ok">+0.2571</td>' in html and '<td class="ok">-0.0679</td>' in html  # loss fell: good
+
+
+def test_report_names_the_kaggle_dataset_and_version(params) -> None:
+    layout = {**LAYOUT, "source": "kaggle", "dataset": "tongpython/cat-and-dog", "version": 1}
+    html = render_report(params, layout, SPLITS, VALIDATION, METRICS, HISTORY)
+    assert "<code>kaggle</code> dataset tongpython/cat-and-dog version 1" in html
