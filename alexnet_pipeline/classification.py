@@ -69,6 +69,7 @@ def binary_curves(true: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     last_of_each = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
     true_pos = np.cumsum(positive)[last_of_each]
     false_pos = (last_of_each + 1) - true_pos
+    both_classes = 0 < int(positive.sum()) < len(positive)  # else AUC and AP are undefined
     positives, negatives = max(int(positive.sum()), 1), max(len(positive) - int(positive.sum()), 1)
     tpr = np.r_[0.0, true_pos / positives]
     fpr = np.r_[0.0, false_pos / negatives]
@@ -79,6 +80,6 @@ def binary_curves(true: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
                 for f, t, h in zip(fpr, tpr, thresholds, strict=True)],
         "pr": [{"recall": round(float(r), 6), "precision": round(float(p), 6), "threshold": round(float(h), 6)}
                for r, p, h in zip(tpr, precision, thresholds, strict=True)],
-        "roc_auc": round(float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)), 6),
-        "average_precision": round(float(np.sum(np.diff(tpr) * precision[1:])), 6),
+        "roc_auc": round(float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)), 6) if both_classes else None,
+        "average_precision": round(float(np.sum(np.diff(tpr) * precision[1:])), 6) if both_classes else None,
     }

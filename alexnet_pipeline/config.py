@@ -223,6 +223,9 @@ class TrainConfig:
         _require(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)")
         _require(self.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
         _require(self.early_stopping_patience >= 0, "train.early_stopping_patience", "must be >= 0 (0: off)")
+        _require(not (self.jit_compile and self.deterministic), "train.jit_compile",
+                 "cannot be true with `train.deterministic: true` (XLA has no deterministic mode for every "
+                 "op); set train.deterministic: false to use XLA")
 
 
 @dataclass(frozen=True)

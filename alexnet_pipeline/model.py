@@ -77,10 +77,13 @@ def build_alexnet(
     channel_mean: Sequence[float] | None = None,
     channel_std: Sequence[float] | None = None,
     augment: Sequence[layers.Layer] = (),
+    weight_decay: float = 0.0,
 ) -> keras.Model:
     """Build AlexNet taking RGB images with 0..255 pixel values (uint8 or float).
 
-    `augment` layers (training-only, such as `lighting.PCALighting`) come first. When
+    `augment` layers (training-only, such as `lighting.PCALighting`) come first. `weight_decay`
+    is the paper's: its gradient `weight_decay * w` joins each kernel's gradient (an L2 penalty of
+    `weight_decay / 2 * |w|^2`), so it goes through momentum as in the paper's update rule. When
     `channel_mean`/`channel_std` are given, the model normalizes its own input (a weightless
     layer), so a saved model needs nothing beside it to predict.
     """
@@ -88,6 +91,8 @@ def build_alexnet(
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     # Each layer gets its own seed so that layers of equal shape do not start identical.
     layer_seed = iter(range(seed if seed is not None else 0, (seed or 0) + 100))
+
+    decay = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
     def bias(name: str) -> keras.initializers.Initializer:
         return keras.initializers.Ones() if init == "paper" and name in PAPER_BIAS_ONE else "zeros"
@@ -103,6 +108,7 @@ def build_alexnet(
             activation="relu",
             kernel_initializer=_kernel_initializer(init, next(layer_seed) if seed is not None else None),
             bias_initializer=bias(name),
+            kernel_regularizer=decay,
             name=name,
         )
 
@@ -120,6 +126,7 @@ def build_alexnet(
             activation=activation,
             kernel_initializer=_kernel_initializer(layer_init, next(layer_seed) if seed is not None else None),
             bias_initializer=bias(name),
+            kernel_regularizer=decay,
             name=name,
             dtype=dtype,
         )

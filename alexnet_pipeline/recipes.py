@@ -34,11 +34,10 @@ def effective(cfg: TrainConfig) -> TrainConfig:
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """SGD with momentum or Adam at `learning_rate`, with decoupled weight decay when set."""
-    decay = cfg.weight_decay or None
+    """SGD with momentum or Adam at `learning_rate` (weight decay is in the model's kernels)."""
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum, weight_decay=decay)
-    return keras.optimizers.Adam(cfg.learning_rate, weight_decay=decay)
+        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
+    return keras.optimizers.Adam(cfg.learning_rate)
 
 
 class LearningRateControl(keras.callbacks.Callback):

@@ -85,7 +85,7 @@ def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, An
     lines = [f"# {title}", "", f"Test images: {metrics['num_examples']}; classes: {len(metrics['classes'])}.", ""]
     if summary:
         lines += [(f"Training: {summary['epochs_run']} epochs ({summary['recipe']} recipe), best epoch "
-                   f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['train_images_per_s']} img/s."), ""]
+                   f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['images_per_s']} img/s."), ""]
     lines += ["| metric | new | old | change |", "|---|---|---|---|"]
     lines += [f"| {row['metric']} | {_number(row['new'])} | {_number(row['old'])} | {_number(row['change'], True)} |"
               for row in diff]

@@ -1,17 +1,20 @@
 """What an unfinished training run keeps so that the next run resumes it (`paths.train_state`).
 
 DVC deletes a stage's outputs before running it, so the state lives outside them: Keras'
-BackupAndRestore weights and epoch (`backup/`), the logs so far (`logs/`: dvclive, TensorBoard),
-the best-by-val model (`best.keras`) and the callbacks' own state (`progress.json`). A
-fingerprint of the params and the data guards against resuming a different run; a finished run
-moves its outputs into place and removes the folder.
+BackupAndRestore weights, optimizer and epoch (`backup/`), the logs so far (`logs/`: dvclive,
+TensorBoard), the best-by-val model (`best.keras`) and the callbacks' own state per finished
+epoch (`progress.json`, written just before the weights). A fingerprint of the params, the data
+and the model code guards against resuming a different run; a finished run moves its outputs
+into place and removes the folder.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
@@ -55,9 +58,14 @@ class RunState:
         state = cls(folder)
         marker = folder / FINGERPRINT_FILE
         if folder.exists() and (not marker.exists() or json.loads(marker.read_text()) != run_fingerprint):
-            log.info("%s holds an unfinished run with other params or data: starting afresh", folder)
+            log.info("%s holds an unfinished run with other params, data or code: starting afresh", folder)
             shutil.rmtree(folder)
-        if state.resumed_epoch() == 0:  # nothing to resume: no stale logs either
+        try:
+            resumable = state.resumed_epoch() > 0
+        except (ValueError, KeyError):  # a record cut short by the kill: nothing safe to resume
+            log.warning("%s: the backup record is unreadable: starting afresh", folder)
+            resumable = False
+        if not resumable:  # nothing to resume: no stale logs either
             shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
         atomic.write_json(marker, run_fingerprint)
@@ -68,8 +76,19 @@ class RunState:
         metadata = self.backup / "training_metadata.json"
         return int(json.loads(metadata.read_text())["epoch"]) if metadata.exists() else 0
 
-    def callbacks_state(self) -> dict[str, Any]:
-        return json.loads(self.progress_file.read_text()) if self.progress_file.exists() else {}
+    def callbacks_state(self, epoch: int) -> dict[str, Any]:
+        """The callbacks' state saved at the end of `epoch` (epochs counted from 1), if any."""
+        saved = json.loads(self.progress_file.read_text()) if self.progress_file.exists() else {}
+        return saved.get(str(epoch), {})
+
+    def trim_logs(self, epochs: int) -> None:
+        """Drop dvclive rows of epochs after the first `epochs` (a kill can land between the logs
+        and the backup of an epoch, which is then trained, and logged, again)."""
+        for tsv in (self.logs / "plots").rglob("*.tsv"):
+            with tsv.open(newline="") as handle:
+                rows = list(csv.reader(handle, delimiter="\t"))
+            kept = [rows[0]] + [row for row in rows[1:] if int(row[rows[0].index("step")]) < epochs]
+            atomic.write_text(tsv, "".join("\t".join(row) + "\n" for row in kept))
 
     def finish(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -87,7 +106,7 @@ class BestCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs or {}
         loss = logs.get("val_loss", logs.get("loss"))
-        if loss is None:
+        if loss is None or not math.isfinite(loss):
             return
         if loss < self.best:
             self.best, self.best_epoch, self.wait = float(loss), epoch + 1, 0
@@ -101,21 +120,28 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def state(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_early": self.stopped_early}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.stopped_early = state["stopped_early"]
 
 
-class SaveProgress(keras.callbacks.Callback):
-    """Writes the named callbacks' state to `progress.json` after each epoch (atomically)."""
+class StateBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (two copies, kept until the run has finished) that first records
+    the named callbacks' state for the epoch, so a resume restores both from the same epoch."""
 
-    def __init__(self, path: Path, parts: dict[str, Stateful]) -> None:
-        super().__init__()
-        self.path, self.parts = path, parts
+    def __init__(self, state: RunState, parts: dict[str, Stateful]) -> None:
+        super().__init__(str(state.backup), double_checkpoint=True, delete_checkpoint=False)
+        self.progress_file, self.parts = state.progress_file, parts
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        atomic.write_json(self.path, {name: part.state() for name, part in self.parts.items()})
+        saved = json.loads(self.progress_file.read_text()) if self.progress_file.exists() else {}
+        saved = {key: value for key, value in saved.items() if int(key) >= epoch}  # this and the last
+        saved[str(epoch + 1)] = {name: part.state() for name, part in self.parts.items()}
+        atomic.write_json(self.progress_file, saved)
+        super().on_epoch_end(epoch, logs)
 
 
 def restore_progress(saved: dict[str, Any], parts: dict[str, Stateful]) -> None:

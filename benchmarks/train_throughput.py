@@ -60,7 +60,8 @@ def images_per_second(model: keras.Model, fit_input: dict) -> float:
 
 def plain_figure(images: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
     model = plain_alexnet(num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
+                  jit_compile=False)  # as the train stage compiles (XLA is off with op determinism)
     repeats = -(-(STEPS * BATCH) // len(images))  # NumPy input: enough rows for every step
     return images_per_second(model, {"x": np.concatenate([images] * repeats),
                                      "y": np.concatenate([labels] * repeats), "batch_size": BATCH})

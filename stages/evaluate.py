@@ -120,8 +120,12 @@ def main(params: Params) -> None:
         raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
     classes = json.loads(paths.labels.read_text())
     model = load_model(paths.model)
-    dataset = make_dataset(files, ShardFormat.read(paths.processed), cfg.batch_size, training=False,
-                           seed=params.base.seed, ten_crop=cfg.ten_crop, keys=True)
+    shards = ShardFormat.read(paths.processed)
+    if cfg.ten_crop and shards.stored_size == shards.image_size:
+        log.info("ten crops of images stored at the input size (preprocess.resize: %s) differ only by "
+                 "mirroring; the paper's corner crops need preprocess.resize: paper", params.preprocess.resize)
+    dataset = make_dataset(files, shards, cfg.batch_size, training=False, seed=params.base.seed,
+                           ten_crop=cfg.ten_crop, keys=True)
     metrics, plot_files = evaluate(*predict_dataset(model, dataset), classes, cfg.ten_crop)
     atomic.write_json(paths.metrics, metrics)
     with atomic.atomic_path(paths.eval_plots) as tmp:

@@ -9,13 +9,16 @@ written atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -23,7 +26,8 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from alexnet_pipeline import atomic, devices, recipes
+from alexnet_pipeline import atomic, devices, lighting, recipes
+from alexnet_pipeline import model as model_module
 from alexnet_pipeline.artifacts import (
     CLASSES_FILE,
     MODEL_SUMMARY_FILE,
@@ -35,20 +39,21 @@ from alexnet_pipeline.artifacts import (
 from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.lighting import PCALighting
-from alexnet_pipeline.model import build_alexnet, describe
+from alexnet_pipeline.model import build_alexnet, describe, load_model
 from alexnet_pipeline.reader import make_dataset
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
 from alexnet_pipeline.training_state import (
     BestCheckpoint,
     RunState,
-    SaveProgress,
+    StateBackup,
     Throughput,
     fingerprint,
     restore_progress,
 )
 
 log = logging.getLogger(__name__)
+MODEL_CODE = (model_module, lighting, recipes)  # a resumed run must have been built by the same code
 
 
 def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_classes: int,
@@ -59,7 +64,8 @@ def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_
                             name="pca_lighting")] if cfg.lighting_std > 0 else [])
     model = build_alexnet(num_classes, base.image_size, variant=model_cfg.variant,
                           dropout=model_cfg.dropout, init=model_cfg.init, seed=base.seed,
-                          channel_mean=stats["mean"], channel_std=stats["std"], augment=augment)
+                          channel_mean=stats["mean"], channel_std=stats["std"], augment=augment,
+                          weight_decay=cfg.weight_decay)
     model.compile(optimizer=recipes.make_optimizer(cfg),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
                   if cfg.label_smoothing else "sparse_categorical_crossentropy",
@@ -93,6 +99,30 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data
     return model
 
 
+def float32_copy(model: keras.Model, build: Callable[[], keras.Model]) -> keras.Model:
+    """The same weights in a float32 model (mixed precision keeps its variables in float32), so
+    that evaluation, prediction and serving run in full precision on any device."""
+    if model.dtype_policy.name == "float32":
+        return model
+    keras.mixed_precision.set_global_policy("float32")
+    copy = build()
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def datasets(processed: Path, cfg: TrainConfig, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
+    """The train and val datasets (val None without a val split) and the number of train images."""
+    sizes = {split: sum(counts.values()) for split, counts in
+             json.loads((processed / SPLITS_FILE).read_text()).items()}
+    shards = ShardFormat.read(processed)
+    train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True, seed=seed,
+                              flip=cfg.flip, num_examples=sizes["train"], deterministic=cfg.deterministic)
+    val_data = (make_dataset(shard_files(processed, "val"), shards, cfg.batch_size, training=False, seed=seed,
+                             num_examples=sizes["val"], deterministic=cfg.deterministic)
+                if sizes.get("val") else None)
+    return train_data, val_data, sizes["train"]
+
+
 def main(params: Params) -> None:
     """Train on paths.processed; write paths.model, best_model, labels and train_logs."""
     paths, base = params.paths, params.base
@@ -105,55 +135,60 @@ def main(params: Params) -> None:
     strategy = devices.strategy_for(gpus)
     log.info("training on %s, %s, %d replica(s)", ", ".join(gpus) if gpus else "the CPU (no GPU visible)",
              policy, strategy.num_replicas_in_sync)
+    classes = json.loads((paths.processed / CLASSES_FILE).read_text())
+    stats = json.loads((paths.processed / STATS_FILE).read_text())
+    train_data, val_data, train_images = datasets(paths.processed, cfg, base.seed)
 
-    processed = paths.processed
-    classes = json.loads((processed / CLASSES_FILE).read_text())
-    stats = json.loads((processed / STATS_FILE).read_text())
-    sizes = {split: sum(counts.values()) for split, counts in
-             json.loads((processed / SPLITS_FILE).read_text()).items()}
-    shards = ShardFormat.read(processed)
-    train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True,
-                              seed=base.seed, flip=cfg.flip, num_examples=sizes["train"],
-                              deterministic=cfg.deterministic)
-    val_data = (make_dataset(shard_files(processed, "val"), shards, cfg.batch_size, training=False,
-                             seed=base.seed, num_examples=sizes["val"], deterministic=cfg.deterministic)
-                if sizes.get("val") else None)
-
-    settings = {"base": asdict(base), "model": asdict(params.model),
+    settings = {"base": asdict(base), "model": asdict(params.model), "policy": policy,
+                "replicas": strategy.num_replicas_in_sync,
                 "train": {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "early_stopping_patience")}}
-    state = RunState.open(paths.train_state, fingerprint(settings, [processed / name for name in (
-        CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)]))
+    state = RunState.open(paths.train_state, fingerprint(settings, [
+        *(paths.processed / name for name in (CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)),
+        *(Path(module.__file__) for module in MODEL_CODE)]))
     resumed = state.resumed_epoch()
+    lr_control = recipes.LearningRateControl(cfg, -(-train_images // cfg.batch_size))
+    best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
+    parts = {"learning_rate": lr_control, "best": best}
     if resumed:
         log.info("resuming the interrupted run from epoch %d of %d (state in %s)", resumed, cfg.epochs,
                  paths.train_state)
-    steps_per_epoch = -(-sizes["train"] // cfg.batch_size)
-    lr_control = recipes.LearningRateControl(cfg, steps_per_epoch)
-    best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
-    parts = {"learning_rate": lr_control, "best": best}
-    restore_progress(state.callbacks_state(), parts)
+        restore_progress(state.callbacks_state(resumed), parts)
+        state.trim_logs(resumed)
+        if best.stopped_early or resumed >= cfg.epochs:
+            log.info("that run had finished training (%s): saving its results",
+                     "stopped early" if best.stopped_early else f"{resumed} epochs")
+            cfg = dataclasses.replace(cfg, epochs=resumed)
     throughput = Throughput()
     start = time.perf_counter()
     with Live(dir=str(state.logs), resume=bool(resumed), save_dvc_exp=False, dvcyaml=None) as live:
+        live.step = resumed
         model = train(cfg, params.model, base, train_data, val_data, len(classes), stats, strategy=strategy,
                       callbacks=[lr_control, best, throughput, DVCLiveCallback(live=live),
                                  keras.callbacks.TensorBoard(str(state.logs / "tensorboard")),
-                                 SaveProgress(state.progress_file, parts),
-                                 keras.callbacks.BackupAndRestore(str(state.backup), double_checkpoint=True)])
+                                 StateBackup(state, parts)])
     summary = {
-        "recipe": cfg.recipe, "epochs": cfg.epochs, "epochs_run": resumed + throughput.epochs,
-        "resumed_from_epoch": resumed, "stopped_early": best.stopped_early,
-        "best_epoch": best.best_epoch, "best_loss": round(best.best, 6),
+        "recipe": cfg.recipe, "epochs": params.train.epochs, "epochs_run": resumed + throughput.epochs,
+        "resumed_from_epoch": resumed, "stopped_early": best.stopped_early, "best_epoch": best.best_epoch,
+        "best_loss": round(best.best, 6) if math.isfinite(best.best) else None,
         "wall_time_s": round(time.perf_counter() - start, 1),
-        "train_images_per_s": round(sizes["train"] * throughput.epochs / max(throughput.seconds, 1e-9), 1),
+        "images_per_s": round(train_images * throughput.epochs / max(throughput.seconds, 1e-9), 1),
         "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "precision": policy,
         "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer,
     }
+    log.info("training summary: %s", json.dumps(summary))
+
+    def float32_model(trained: keras.Model) -> keras.Model:
+        return float32_copy(trained, lambda: build_model(cfg, params.model, base, len(classes), stats))
+
     atomic.write_json(state.logs / TRAIN_SUMMARY_FILE, summary)
     atomic.write_json(state.logs / MODEL_SUMMARY_FILE, describe(model))
-    log.info("training summary: %s", json.dumps(summary))
-    atomic.write_with(paths.model, model.save)
-    atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))
+    atomic.write_with(paths.model, float32_model(model).save)
+    if not state.best_model.exists():  # no epoch had a finite loss to compare
+        atomic.write_with(paths.best_model, float32_model(model).save)
+    elif policy == "float32":
+        atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))
+    else:
+        atomic.write_with(paths.best_model, float32_model(load_model(state.best_model)).save)
     atomic.write_json(paths.labels, classes)
     with atomic.atomic_path(paths.train_logs) as logs_dir:
         shutil.move(state.logs, logs_dir)

@@ -30,8 +30,14 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert html.count("data:image/png;base64,") == 2  # training curves and confusion matrix
     assert "http://" not in html and "https://" not in html
 
+    assert set(metrics["ten_crop"]) == {"centre_accuracy", "centre_loss", "gain"}
+    eval_files = sorted(p.name for p in (tiny_project / "reports/eval").iterdir())
+    assert eval_files == ["confusion.csv", "misclassified.csv", "predictions.csv"]  # 4 classes: no ROC
+    assert (tiny_project / "reports/report.md").read_text().startswith("# AlexNet pipeline report")
+    assert (tiny_project / "models/serving/labels.txt").read_text().split() == sorted(metrics["per_class"])
     model = load_model(tiny_project / "models/alexnet.keras")
     assert model.output_shape == (None, 4)
+    assert load_model(tiny_project / "models/alexnet.best.keras").output_shape == (None, 4)
     assert (tiny_project / "dvc.lock").exists()
     # DVC's outputs stay out of git: nothing under data/, models/ or reports/ shows as new.
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], tiny_project).stdout
@@ -77,3 +83,8 @@ def test_exp_run_shows_in_metrics_and_params_diff(tiny_project: Path) -> None:
     test_loss = metrics_diff["reports/metrics.json"]["loss"]
     assert test_loss["old"] is not None and test_loss["new"] is not None
     assert test_loss["old"] != test_loss["new"]
+    # the report compares with the committed metrics too, read through DVC inside `dvc exp run`
+    loss_row = next(line for line in (tiny_project / "reports/report.md").read_text().splitlines()
+                    if line.startswith("| loss |"))
+    assert loss_row == (f"| loss | {test_loss['new']:.4f} | {test_loss['old']:.4f} | "
+                        f"{test_loss['new'] - test_loss['old']:+.4f} |")

@@ -120,3 +120,8 @@ def test_binary_curves_by_hand() -> None:
 def test_binary_curves_merge_tied_scores() -> None:
     curves = binary_curves(np.array([1, 0, 1]), np.array([0.5, 0.5, 0.2]))
     assert [(p["fpr"], p["tpr"]) for p in curves["roc"]] == [(0, 0), (1, 0.5), (1, 1)]
+
+
+def test_binary_curves_of_one_class_have_no_auc() -> None:
+    curves = binary_curves(np.array([1, 1]), np.array([0.9, 0.4]))
+    assert curves["roc_auc"] is None and curves["average_precision"] is None

@@ -199,3 +199,12 @@ def test_a_bare_off_reads_as_off() -> None:
     set_key(data, "train.mixed_precision", True)
     with pytest.raises(ConfigError, match="train.mixed_precision"):
         params_from_dict(data)
+
+
+def test_xla_with_op_determinism_is_refused() -> None:
+    data = shipped_params_dict()
+    set_key(data, "train.jit_compile", True)
+    with pytest.raises(ConfigError, match="train.deterministic: false"):
+        params_from_dict(data)
+    set_key(data, "train.deterministic", False)
+    assert params_from_dict(data).train.jit_compile is True

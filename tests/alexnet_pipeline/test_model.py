@@ -158,3 +158,13 @@ def test_a_saved_paper_model_loads_back_with_its_lrn(tmp_path) -> None:
 def test_unknown_variant_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown variant 'vgg'"):
         build_alexnet(2, 67, variant="vgg")
+
+
+def test_weight_decay_adds_the_papers_gradient_term() -> None:
+    """The paper's update has `weight_decay * w` in the gradient: an L2 penalty of wd/2 * |w|^2."""
+    plain = build_alexnet(2, 67, variant="bn", seed=0)
+    decayed = build_alexnet(2, 67, variant="bn", seed=0, weight_decay=5e-4)
+    assert plain.losses == [] and len(decayed.losses) == 8  # five conv kernels, three dense
+    kernel = decayed.get_layer("fc7").kernel
+    penalty = 5e-4 / 2 * float(np.sum(np.square(np.asarray(kernel))))
+    assert np.isclose(float(decayed.get_layer("fc7").losses[0]), penalty, rtol=1e-4)

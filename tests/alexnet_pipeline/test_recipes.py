@@ -32,10 +32,10 @@ def test_paper_recipe_sets_the_papers_values() -> None:
 
 
 def test_optimizers() -> None:
-    sgd = recipes.make_optimizer(_cfg(optimizer="sgd", learning_rate=0.01, momentum=0.9, weight_decay=5e-4))
-    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9 and sgd.weight_decay == 5e-4
-    adam = recipes.make_optimizer(_cfg(optimizer="adam", weight_decay=0.0))
-    assert isinstance(adam, keras.optimizers.Adam) and adam.weight_decay is None
+    sgd = recipes.make_optimizer(_cfg(optimizer="sgd", learning_rate=0.01, momentum=0.9))
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.momentum == 0.9
+    adam = recipes.make_optimizer(_cfg(optimizer="adam"))
+    assert isinstance(adam, keras.optimizers.Adam)
     assert float(adam.learning_rate) == pytest.approx(SHIPPED.learning_rate)
 
 
@@ -67,6 +67,10 @@ def test_rate_is_applied_to_the_optimizer_each_step() -> None:
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
     control = recipes.LearningRateControl(_cfg(learning_rate=0.2, warmup_epochs=1), steps_per_epoch=4)
-    history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, epochs=2, callbacks=[control], verbose=0)
-    assert float(model.optimizer.learning_rate) == pytest.approx(0.2)
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: seen.append(float(model.optimizer.learning_rate)))
+    history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, epochs=2, callbacks=[control, record],
+                        verbose=0)
+    assert seen == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2, 0.2, 0.2])  # a linear ramp over epoch 1
     assert history.history["learning_rate"] == pytest.approx([0.2, 0.2])

@@ -55,7 +55,7 @@ def test_metrics_diff_rows() -> None:
 
 
 def test_markdown_report() -> None:
-    summary = {"epochs_run": 3, "recipe": "custom", "best_epoch": 2, "wall_time_s": 12.5, "train_images_per_s": 40.1}
+    summary = {"epochs_run": 3, "recipe": "custom", "best_epoch": 2, "wall_time_s": 12.5, "images_per_s": 40.1}
     text = render_markdown("My run", NEW, metrics_diff({"accuracy": 0.5}, NEW), "the metrics committed at HEAD",
                            VALIDATION, summary)
     assert text.startswith("# My run\n")

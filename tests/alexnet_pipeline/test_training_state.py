@@ -10,7 +10,7 @@ import keras
 from alexnet_pipeline.training_state import (
     BestCheckpoint,
     RunState,
-    SaveProgress,
+    StateBackup,
     fingerprint,
     restore_progress,
 )
@@ -63,12 +63,46 @@ def test_best_checkpoint_keeps_the_lowest_val_loss_and_stops_early(tmp_path: Pat
     assert not list(tmp_path.glob(".best*"))  # written under a temporary name, then renamed
 
 
-def test_progress_round_trip(tmp_path: Path) -> None:
-    best = BestCheckpoint(tmp_path / "best.keras")
+def test_state_backup_records_the_callbacks_per_epoch_before_the_weights(tmp_path: Path) -> None:
+    state = RunState.open(tmp_path / "state", "run-a")
+    model = _tiny_model()
+    best = BestCheckpoint(state.best_model)
+    best.set_model(model)
+    backup = StateBackup(state, {"best": best})
+    backup.set_model(model)
+    for epoch, loss in enumerate([0.3, 0.2, 0.25]):
+        best.on_epoch_end(epoch, {"loss": loss})
+        backup.on_epoch_end(epoch, {"loss": loss})
+    assert state.resumed_epoch() == 3 and (state.backup / "latest.weights.h5").exists()
+    saved = json.loads(state.progress_file.read_text())
+    assert sorted(saved) == ["2", "3"]  # this epoch's and the one before, in case the kill cut the backup
+    again = BestCheckpoint(state.best_model)
+    restore_progress(state.callbacks_state(2), {"best": again})
+    assert again.best == 0.2 and again.best_epoch == 2 and again.wait == 0
+    restore_progress(state.callbacks_state(3), {"best": again})
+    assert again.wait == 1 and not again.stopped_early
+    assert state.callbacks_state(1) == {}
+
+
+def test_an_unreadable_backup_record_starts_afresh(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    RunState.open(folder, "run-a")
+    _backup(folder, 2)
+    (folder / "backup/training_metadata.json").write_text('{"epo')  # cut off mid-write
+    assert RunState.open(folder, "run-a").resumed_epoch() == 0
+
+
+def test_trim_logs_drops_epochs_after_the_backup(tmp_path: Path) -> None:
+    state = RunState.open(tmp_path / "state", "run-a")
+    tsv = state.logs / "plots/metrics/train/loss.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("timestamp\tstep\tloss\n1\t0\t0.9\n2\t1\t0.8\n3\t2\t0.7\n")
+    state.trim_logs(2)
+    assert tsv.read_text() == "timestamp\tstep\tloss\n1\t0\t0.9\n2\t1\t0.8\n"
+
+
+def test_best_checkpoint_ignores_a_nan_loss(tmp_path: Path) -> None:
+    best = BestCheckpoint(tmp_path / "best.keras", patience=3)
     best.set_model(_tiny_model())
-    best.on_epoch_end(0, {"loss": 0.3})
-    SaveProgress(tmp_path / "progress.json", {"best": best}).on_epoch_end(0)
-    again = BestCheckpoint(tmp_path / "best.keras")
-    restore_progress(json.loads((tmp_path / "progress.json").read_text()), {"best": again})
-    assert again.best == 0.3
-    assert again.best_epoch == 1
+    best.on_epoch_end(0, {"val_loss": float("nan")})
+    assert best.best_epoch == 0 and not (tmp_path / "best.keras").exists()

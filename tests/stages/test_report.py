@@ -154,7 +154,7 @@ def test_main_names_a_missing_input(tmp_path: Path, capsys) -> None:
 MODEL = {"name": "alexnet", "total_params": 58289538, "trainable_params": 58289000,
          "layers": [{"name": "conv1", "type": "Conv2D", "output_shape": [55, 55, 96], "params": 34944}]}
 SUMMARY = {"epochs_run": 6, "recipe": "paper", "resumed_from_epoch": 2, "stopped_early": False, "best_epoch": 5,
-           "best_loss": 0.41, "wall_time_s": 88.0, "train_images_per_s": 37.5, "devices": ["CPU"],
+           "best_loss": 0.41, "wall_time_s": 88.0, "images_per_s": 37.5, "devices": ["CPU"],
            "precision": "float32"}
 SAMPLES = [{"path": "test/zebra/1.jpg", "actual": "zebra", "predicted": "ocelot", "p_predicted": 0.91,
             "p_actual": 0.09, "correct": False, "thumbnail": "data:image/jpeg;base64,/9j/AAAA"},

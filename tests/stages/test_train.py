@@ -56,7 +56,7 @@ def test_outputs_logs_and_summary(project: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["resumed_from_epoch"] == 0 and summary["replicas"] == 1
-    assert 1 <= summary["best_epoch"] <= 2 and summary["train_images_per_s"] > 0
+    assert 1 <= summary["best_epoch"] <= 2 and summary["images_per_s"] > 0
     assert summary["precision"] == "float32"  # mixed_precision: auto is off without a GPU
     history = json.loads((project / "reports/train/metrics.json").read_text())
     assert history["step"] == 1 and {"loss", "accuracy", "learning_rate"} <= set(history["train"])
@@ -75,12 +75,12 @@ def test_a_killed_dvc_repro_resumes_training_from_its_last_finished_epoch(projec
     process = subprocess.Popen(repro, cwd=project, env=subprocess_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None and _finished_epochs(metadata) < 2:
+    while time.monotonic() < deadline and process.poll() is None and _finished_epochs(metadata) < 1:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # dvc and the stage it runs, as a lost machine would
     process.wait()
     finished = _finished_epochs(metadata)
-    assert 2 <= finished < 6, "training was not killed mid-run"
+    assert 1 <= finished < 6, "training was not killed mid-run"
     assert not (project / "models/alexnet.keras").exists()  # nothing half-done where DVC looks
 
     completed = run_command(repro, project)
@@ -116,7 +116,7 @@ def test_two_runs_give_identical_weights(project: Path, tmp_path: Path) -> None:
         assert np.array_equal(a, b)
 
 
-def test_early_stopping_and_the_paper_recipe(project: Path) -> None:
+def test_the_paper_recipe(project: Path) -> None:
     set_params(project, {("train", "epochs"): 8, ("train", "recipe"): "paper",
                          ("train", "early_stopping_patience"): 1, ("train", "learning_rate"): 0.5})
     completed = run_command(TRAIN, project)
@@ -124,8 +124,8 @@ def test_early_stopping_and_the_paper_recipe(project: Path) -> None:
     assert "train.recipe: paper sets" in completed.stderr and "learning_rate=0.01" in completed.stderr
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["optimizer"] == "sgd" and summary["batch_size"] == 128 and summary["learning_rate"] == 0.01
-    if summary["stopped_early"]:  # the val loss of a few-epoch run need not get worse at all
-        assert summary["epochs_run"] == summary["best_epoch"] + 1 < 8
+    # early stopping itself: tests/alexnet_pipeline/test_training_state.py (a process run need not plateau)
+    assert summary["epochs_run"] <= 8 and load_model(project / "models/alexnet.keras").losses  # weight decay
 
 
 MIRRORED = """
