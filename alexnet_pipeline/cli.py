@@ -52,7 +52,8 @@ def _predict(args: argparse.Namespace) -> int:
     failures = 0
     files = list(expand_inputs(args.images))
     shards = ShardFormat.of(params.preprocess, params.base.image_size)
-    for prediction in predict_files(model, labels, files, shards, params.preprocess.resize, args.top_k):
+    for prediction in predict_files(model, labels, files, shards, params.preprocess.resize, args.top_k,
+                                    ten_crop=params.evaluate.ten_crop):
         failures += prediction.error is not None
         print(json.dumps(prediction.as_json()), flush=True)
     if failures:

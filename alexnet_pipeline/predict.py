@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from alexnet_pipeline.images import encode_jpeg, prepare_image
 from alexnet_pipeline.layout import is_junk
-from alexnet_pipeline.reader import center_crop, decode
+from alexnet_pipeline.reader import center_crop, decode, ten_crops
 from alexnet_pipeline.tfrecords import ShardFormat
 
 
@@ -51,8 +51,9 @@ def _as_stored(path: Path, shards: ShardFormat, resize: str) -> tuple[bytes, int
 
 
 def predict_files(model: keras.Model, labels: list[str], files: list[Path], shards: ShardFormat,
-                  resize: str, top_k: int) -> Iterator[Prediction]:
-    """One Prediction per file; an unreadable file yields an error instead of stopping the rest."""
+                  resize: str, top_k: int, ten_crop: bool = False) -> Iterator[Prediction]:
+    """One Prediction per file; an unreadable file yields an error instead of stopping the rest.
+    With `ten_crop` (as `evaluate.ten_crop`), the average over the paper's ten crops."""
     k = min(top_k, len(labels))
     for path in files:
         try:
@@ -66,8 +67,9 @@ def predict_files(model: keras.Model, labels: list[str], files: list[Path], shar
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             yield Prediction(str(path), error=f"cannot decode image: {exc}")
             continue
-        image = center_crop(decode(stored, height, width, shards.encoding), shards.image_size)[None, ...]
-        probabilities = np.asarray(model(image, training=False))[0]
+        image = decode(stored, height, width, shards.encoding)
+        crops = ten_crops(image, shards.image_size) if ten_crop else center_crop(image, shards.image_size)[None, ...]
+        probabilities = np.asarray(model(crops, training=False)).mean(axis=0)
         best = np.argsort(-probabilities)[:k]
         yield Prediction(str(path), top=[{"label": labels[i], "prob": round(float(probabilities[i]), 6)}
                                          for i in best])

@@ -28,7 +28,7 @@ def main(params: Params) -> None:
     labels = json.loads(paths.labels.read_text())
     with atomic.atomic_path(paths.serving) as folder:
         export_for_serving(load_model(paths.model), labels, ShardFormat.read(paths.processed),
-                           params.preprocess.resize, folder)
+                           params.preprocess.resize, folder, ten_crop=params.evaluate.ten_crop)
     log.info("SavedModel for serving written to %s (signature serving_default: image_bytes)", paths.serving)
 
 

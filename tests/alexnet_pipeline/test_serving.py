@@ -29,20 +29,20 @@ def _photo(path: Path, colour: tuple[int, int, int], size: tuple[int, int], fmt:
     return path
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=[False, True], ids=["centre_crop", "ten_crop"])
+def exported(tmp_path_factory: pytest.TempPathFactory, request):
     folder = tmp_path_factory.mktemp("serving")
     model = build_alexnet(3, 67, variant="bn", init="glorot", seed=3, channel_mean=[120.0] * 3,
                           channel_std=[60.0] * 3)
-    export_for_serving(model, LABELS, SHARDS, "paper", folder / "saved")
+    export_for_serving(model, LABELS, SHARDS, "paper", folder / "saved", ten_crop=request.param)
     photos = [_photo(folder / f"{i}.{fmt.lower()}", colour, size, fmt) for i, (colour, size, fmt) in enumerate([
         ((220, 140, 40), (120, 90), "JPEG"), ((30, 160, 150), (90, 140), "PNG"), ((140, 60, 200), (200, 100), "JPEG"),
         ((230, 230, 220), (80, 80), "BMP"), ((20, 20, 30), (300, 160), "JPEG")])]
-    return model, folder / "saved", photos
+    return model, folder / "saved", photos, request.param
 
 
 def test_labels_file_and_signature(exported) -> None:
-    _, folder, _ = exported
+    _, folder, _, _ = exported
     assert (folder / "labels.txt").read_text().splitlines() == LABELS
     signature = tf.saved_model.load(str(folder)).signatures["serving_default"]
     assert list(signature.structured_input_signature[1]) == ["image_bytes"]
@@ -50,10 +50,11 @@ def test_labels_file_and_signature(exported) -> None:
 
 
 def test_serving_gives_the_same_top_1_as_the_keras_model(exported) -> None:
-    model, folder, photos = exported
+    model, folder, photos, ten_crop = exported
     serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
     served = serve(image_bytes=tf.constant([p.read_bytes() for p in photos]))
-    keras_top = [prediction.top for prediction in predict_files(model, LABELS, photos, SHARDS, "paper", top_k=3)]
+    keras_top = [prediction.top for prediction in predict_files(model, LABELS, photos, SHARDS, "paper", top_k=3,
+                                                                ten_crop=ten_crop)]
     served_labels = served["top_labels"].numpy()
     for row, top in enumerate(keras_top):
         assert served_labels[row][0].decode() == top[0]["label"]
@@ -64,7 +65,7 @@ def test_serving_gives_the_same_top_1_as_the_keras_model(exported) -> None:
 
 
 def test_an_undecodable_image_fails_the_request(exported) -> None:
-    _, folder, photos = exported
+    _, folder, photos, _ = exported
     serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
     buffer = io.BytesIO(b"not an image")
     with pytest.raises(tf.errors.InvalidArgumentError):
