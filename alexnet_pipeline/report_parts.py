@@ -57,7 +57,7 @@ def committed_metrics(metrics_path: Path, rev: str = "HEAD") -> tuple[dict[str, 
         return json.loads(dvc.api.read(str(metrics_path), rev=rev)), f"the metrics committed at {rev}"
     except (DvcException, SCMError, OSError, ValueError) as exc:  # no commit, lock or cached copy
         log.info("no committed metrics to compare with: %s", exc)
-        return None, f"no metrics committed at {rev} to compare with ({type(exc).__name__})"
+        return None, f"none (no metrics committed at {rev}: {type(exc).__name__})"
 
 
 def metrics_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,7 +89,7 @@ def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, An
     lines += ["| metric | new | old | change |", "|---|---|---|---|"]
     lines += [f"| {row['metric']} | {_number(row['new'])} | {_number(row['old'])} | {_number(row['change'], True)} |"
               for row in diff]
-    lines += ["", f"Compared with {baseline_note}.", "", "| class | precision | recall | F1 | support |",
+    lines += ["", f"Baseline: {baseline_note}.", "", "| class | precision | recall | F1 | support |",
               "|---|---|---|---|---|"]
     lines += [f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
               for name, m in metrics["per_class"].items()]

@@ -68,4 +68,4 @@ def test_markdown_report() -> None:
 def test_no_committed_metrics_outside_a_repository(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     metrics, note = committed_metrics(Path("reports/metrics.json"))
-    assert metrics is None and note.startswith("no metrics committed at HEAD")
+    assert metrics is None and note.startswith("none (no metrics committed at HEAD")

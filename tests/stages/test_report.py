@@ -125,7 +125,7 @@ def test_main_writes_the_report(tmp_path: Path) -> None:
     html = params.paths.report.read_text()
     assert "AlexNet pipeline report" in html and len(_data_uris(html)) == 1
     assert '<a href="data_docs/index.html">Data Docs</a>' in html  # relative to reports/
-    assert "no metrics committed at HEAD" in html  # no git repository here: nothing to compare with
+    assert "Baseline: none (no metrics committed at HEAD" in html  # no git repository here
     markdown = params.paths.report_markdown.read_text()
     assert markdown.startswith("# AlexNet pipeline report") and "| accuracy | 0.8571 | - | - |" in markdown
 
@@ -171,7 +171,7 @@ def test_report_shows_model_summary_samples_and_the_diff(params) -> None:
     assert "6 epochs (paper recipe, resumed from epoch 2); best epoch 5" in html
     assert 'class="wrong"' in html and 'class="right"' in html and "truly zebra (0.09)" in html
     assert "data:image/jpeg;base64,/9j/AAAA" in html
-    assert "Against the metrics committed at HEAD." in html
+    assert "Baseline: the metrics committed at HEAD." in html
     assert '<td class="ok">+0.2571</td>' in html and '<td class="ok">-0.0679</td>' in html  # loss fell: good
 
 
