@@ -57,15 +57,17 @@ MODEL_CODE = (model_module, lighting, recipes)  # a resumed run must have been b
 
 
 def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_classes: int,
-                stats: dict[str, Any]) -> keras.Model:
+                stats: dict[str, Any], compiled: bool = True) -> keras.Model:
     """AlexNet with its input normalization and, in training, the paper's PCA lighting; compiled
-    with the recipe's optimizer and loss."""
+    with the recipe's optimizer and loss (unless `compiled` is false)."""
     augment = ([PCALighting(cfg.lighting_std, stats["eigenvalues"], stats["eigenvectors"], seed=base.seed,
                             name="pca_lighting")] if cfg.lighting_std > 0 else [])
     model = build_alexnet(num_classes, base.image_size, variant=model_cfg.variant,
                           dropout=model_cfg.dropout, init=model_cfg.init, seed=base.seed,
                           channel_mean=stats["mean"], channel_std=stats["std"], augment=augment,
                           weight_decay=cfg.weight_decay)
+    if not compiled:
+        return model
     model.compile(optimizer=recipes.make_optimizer(cfg),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
                   if cfg.label_smoothing else "sparse_categorical_crossentropy",
@@ -100,9 +102,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data
 
 
 def float32_copy(model: keras.Model, build: Callable[[], keras.Model]) -> keras.Model:
-    """The same weights in a float32 model (mixed precision keeps its variables in float32), so
-    that evaluation, prediction and serving run in full precision on any device."""
-    if model.dtype_policy.name == "float32":
+    """The same weights in an uncompiled float32 model (mixed precision keeps its variables in
+    float32), so that evaluation, prediction and serving run in full precision on any device."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
     keras.mixed_precision.set_global_policy("float32")
     copy = build()
@@ -178,7 +180,8 @@ def main(params: Params) -> None:
     log.info("training summary: %s", json.dumps(summary))
 
     def float32_model(trained: keras.Model) -> keras.Model:
-        return float32_copy(trained, lambda: build_model(cfg, params.model, base, len(classes), stats))
+        return float32_copy(trained, lambda: build_model(cfg, params.model, base, len(classes), stats,
+                                                         compiled=False))
 
     atomic.write_json(state.logs / TRAIN_SUMMARY_FILE, summary)
     atomic.write_json(state.logs / MODEL_SUMMARY_FILE, describe(model))

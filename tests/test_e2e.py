@@ -33,7 +33,7 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert set(metrics["ten_crop"]) == {"centre_accuracy", "centre_loss", "gain"}
     eval_files = sorted(p.name for p in (tiny_project / "reports/eval").iterdir())
     assert eval_files == ["confusion.csv", "misclassified.csv", "predictions.csv"]  # 4 classes: no ROC
-    assert (tiny_project / "reports/report.md").read_text().startswith("# AlexNet pipeline report")
+    assert "| accuracy |" in (tiny_project / "reports/report.md").read_text()
     assert (tiny_project / "models/serving/labels.txt").read_text().split() == sorted(metrics["per_class"])
     model = load_model(tiny_project / "models/alexnet.keras")
     assert model.output_shape == (None, 4)
