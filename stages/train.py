@@ -36,7 +36,7 @@ from alexnet_pipeline.artifacts import (
     STATS_FILE,
     TRAIN_SUMMARY_FILE,
 )
-from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, TrainConfig
+from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, PathsConfig, TrainConfig
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.lighting import PCALighting
 from alexnet_pipeline.model import build_alexnet, describe, load_model
@@ -125,6 +125,38 @@ def datasets(processed: Path, cfg: TrainConfig, seed: int) -> tuple[tf.data.Data
     return train_data, val_data, sizes["train"]
 
 
+def resume(state: RunState, resumed: int, cfg: TrainConfig, parts: dict[str, Any]) -> TrainConfig:
+    """Bring the callbacks and logs back to the interrupted run's last finished epoch; return the
+    config to fit with (no epochs left when that run had already finished training)."""
+    log.info("resuming the interrupted run from epoch %d of %d (state in %s)", resumed, cfg.epochs, state.folder)
+    restore_progress(state.callbacks_state(resumed), parts)
+    state.trim_logs(resumed)
+    if parts["best"].stopped_early or resumed >= cfg.epochs:
+        log.info("that run had finished training (%s): saving its results",
+                 "stopped early" if parts["best"].stopped_early else f"{resumed} epochs")
+        return dataclasses.replace(cfg, epochs=resumed)
+    return cfg
+
+
+def save_outputs(paths: PathsConfig, state: RunState, model: keras.Model, summary: dict[str, Any],
+                 classes: list[str], rebuild: Callable[[], keras.Model]) -> None:
+    """Write the stage's outputs, each atomically, from the finished run; then drop its state.
+    Models are saved in float32 (`rebuild` makes an empty one) whatever the training precision."""
+    atomic.write_json(state.logs / TRAIN_SUMMARY_FILE, summary)
+    atomic.write_json(state.logs / MODEL_SUMMARY_FILE, describe(model))
+    atomic.write_with(paths.model, float32_copy(model, rebuild).save)
+    if not state.best_model.exists():  # no epoch had a finite loss to compare
+        atomic.write_with(paths.best_model, float32_copy(model, rebuild).save)
+    elif summary["precision"] == "float32":
+        atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))
+    else:
+        atomic.write_with(paths.best_model, float32_copy(load_model(state.best_model), rebuild).save)
+    atomic.write_json(paths.labels, classes)
+    with atomic.atomic_path(paths.train_logs) as logs_dir:
+        shutil.move(state.logs, logs_dir)
+    state.finish()
+
+
 def main(params: Params) -> None:
     """Train on paths.processed; write paths.model, best_model, labels and train_logs."""
     paths, base = params.paths, params.base
@@ -147,19 +179,12 @@ def main(params: Params) -> None:
     state = RunState.open(paths.train_state, fingerprint(settings, [
         *(paths.processed / name for name in (CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)),
         *(Path(module.__file__) for module in MODEL_CODE)]))
-    resumed = state.resumed_epoch()
     lr_control = recipes.LearningRateControl(cfg, -(-train_images // cfg.batch_size))
     best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
     parts = {"learning_rate": lr_control, "best": best}
+    resumed = state.resumed_epoch()
     if resumed:
-        log.info("resuming the interrupted run from epoch %d of %d (state in %s)", resumed, cfg.epochs,
-                 paths.train_state)
-        restore_progress(state.callbacks_state(resumed), parts)
-        state.trim_logs(resumed)
-        if best.stopped_early or resumed >= cfg.epochs:
-            log.info("that run had finished training (%s): saving its results",
-                     "stopped early" if best.stopped_early else f"{resumed} epochs")
-            cfg = dataclasses.replace(cfg, epochs=resumed)
+        cfg = resume(state, resumed, cfg, parts)
     throughput = Throughput()
     start = time.perf_counter()
     with Live(dir=str(state.logs), resume=bool(resumed), save_dvc_exp=False, dvcyaml=None) as live:
@@ -179,23 +204,8 @@ def main(params: Params) -> None:
     }
     log.info("training summary: %s", json.dumps(summary))
 
-    def float32_model(trained: keras.Model) -> keras.Model:
-        return float32_copy(trained, lambda: build_model(cfg, params.model, base, len(classes), stats,
-                                                         compiled=False))
-
-    atomic.write_json(state.logs / TRAIN_SUMMARY_FILE, summary)
-    atomic.write_json(state.logs / MODEL_SUMMARY_FILE, describe(model))
-    atomic.write_with(paths.model, float32_model(model).save)
-    if not state.best_model.exists():  # no epoch had a finite loss to compare
-        atomic.write_with(paths.best_model, float32_model(model).save)
-    elif policy == "float32":
-        atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))
-    else:
-        atomic.write_with(paths.best_model, float32_model(load_model(state.best_model)).save)
-    atomic.write_json(paths.labels, classes)
-    with atomic.atomic_path(paths.train_logs) as logs_dir:
-        shutil.move(state.logs, logs_dir)
-    state.finish()
+    save_outputs(paths, state, model, summary, classes,
+                 rebuild=lambda: build_model(cfg, params.model, base, len(classes), stats, compiled=False))
     log.info("model saved to %s, the best epoch's (%d) to %s", paths.model, best.best_epoch, paths.best_model)
 
 
