@@ -81,17 +81,19 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
     if training:
         dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(lambda r: _parse(r, shards.encoding), num_parallel_calls=AUTOTUNE)
+
+    def element(image: tf.Tensor, label: tf.Tensor, key: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        return (image, label, key) if keys else (image, label)
+
     if training:
         crop_seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
         dataset = tf.data.Dataset.zip(dataset, crop_seeds).map(
-            lambda parsed, s: (random_crop(parsed[0], s, size, flip), *parsed[1:]),
+            lambda parsed, s: element(random_crop(parsed[0], s, size, flip), *parsed[1:]),
             num_parallel_calls=AUTOTUNE)
     else:
         crop = ten_crops if ten_crop else center_crop
-        dataset = dataset.map(lambda image, label, key: (crop(image, size), label, key),
+        dataset = dataset.map(lambda image, label, key: element(crop(image, size), label, key),
                               num_parallel_calls=AUTOTUNE)
-    if not keys:
-        dataset = dataset.map(lambda image, label, key: (image, label))
     if num_examples is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
     return dataset.batch(batch_size).prefetch(AUTOTUNE).with_options(options)
