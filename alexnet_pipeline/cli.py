@@ -1,4 +1,4 @@
-"""The `alexnet` command: run the pipeline, run the Prefect flow, predict images."""
+"""The `alexnet` command: run the pipeline, run or deploy the Prefect flow, predict images."""
 
 from __future__ import annotations
 
@@ -25,11 +25,35 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _flow(args: argparse.Namespace) -> int:
-    """Run the Prefect flow once and print what each stage did."""
+    """Run the Prefect flow once; print what each stage did, or the reason it failed."""
     from pipelines.flow import alexnet_pipeline
 
-    outcome = alexnet_pipeline(project_dir=args.project_dir)
-    print(json.dumps(outcome))
+    state = alexnet_pipeline(project_dir=args.project_dir, overrides=args.set_param, until=args.until,
+                             train_timeout_s=args.train_timeout_s, dvc_push=args.dvc_push,
+                             git_commit=args.git_commit, return_state=True)
+    if not state.is_completed():
+        raise PipelineError(f"flow run {state.name}: {state.message}")
+    print(json.dumps(state.result()))
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    """Create the prefect.yaml deployment and its work pool; optionally start a worker for it."""
+    from pipelines.deployment import deploy
+
+    spec = deploy(Path(args.project_dir), args.name)
+    worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", spec.work_pool]
+    if not args.worker:
+        log.info("start a worker with: prefect worker start --pool %s", spec.work_pool)
+        return 0
+    return subprocess.call(worker)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Serve a prefect.yaml deployment from this process until interrupted."""
+    from pipelines.deployment import serve
+
+    serve(Path(args.project_dir), args.name)
     return 0
 
 
@@ -62,7 +86,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `alexnet` command line: run, flow and predict."""
+    """The `alexnet` command line: run, flow, deploy, serve and predict."""
     parser = argparse.ArgumentParser(prog="alexnet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -71,7 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     flow = commands.add_parser("flow", help="run the Prefect flow once, locally")
     flow.add_argument("--project-dir", default=".", help="the project root (default: .)")
+    flow.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE",
+                      help="change params.yaml first, as `dvc exp run -S` does (repeatable)")
+    flow.add_argument("--until", default="report", help="the last stage to run (default: report)")
+    flow.add_argument("--train-timeout-s", type=float, default=6 * 3600.0,
+                      help="stop train after this many seconds (default: 6 hours)")
+    flow.add_argument("--dvc-push", action="store_true", help="dvc push after a successful run")
+    flow.add_argument("--git-commit", action="store_true",
+                      help="commit dvc.lock, params.yaml and the metrics after a successful run")
     flow.set_defaults(handler=_flow)
+
+    for name, handler, text in (("deploy", _deploy, "create the prefect.yaml deployment on the Prefect server"),
+                                ("serve", _serve, "serve the prefect.yaml deployment from this process")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--project-dir", type=Path, default=Path("."), help="the project root (default: .)")
+        command.add_argument("--name", default="nightly", help="the deployment in prefect.yaml (default: nightly)")
+        command.set_defaults(handler=handler)
+        if name == "deploy":
+            command.add_argument("--worker", action="store_true", help="then start a process worker for it")
 
     predict = commands.add_parser("predict", help="print one JSON line of top classes per image")
     predict.add_argument("images", nargs="+", help="image files or folders")

@@ -1,53 +1,136 @@
 """The Prefect flow `alexnet_pipeline`: one task per DVC stage, run in order through DVC.
 
-DVC stays the one judge of what is stale: each task runs `dvc repro --single-item <stage>`,
-which skips an up-to-date stage (`source` always runs: it checks upstream for changes).
-Only the stages that do network I/O, source and download, are retried.
+DVC stays the one judge of what is stale: each stage task runs `dvc repro --single-item
+<stage>`, which skips an up-to-date stage (`source` always runs: it checks upstream for
+changes), and streams DVC's output to the task log. Only `download` is retried, with exponential
+backoff; `train` has a timeout. Any failure ends the run Failed with the stage's own message (a
+failed validation: its summary), never Crashed. A successful run publishes the metrics table
+and the report's path as artifacts, then the optional post-steps: `dvc push`, a git commit.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+from prefect.tasks import exponential_backoff
 
+from alexnet_pipeline.config import load_params
 from alexnet_pipeline.dvc_command import dvc_command
-from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.errors import ConfigError, PipelineError
+from pipelines import post_steps, publish
+from pipelines.commands import Finished, run_logged
+from pipelines.exits import exit_is_failure, quiet_pipeline_errors
+from pipelines.overrides import PARAMS_FILE, apply_param_overrides
 
 STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "export", "report")
-RETRIED_STAGES = {"source": 2, "download": 2}
 SKIPPED_MARK = "didn't change, skipping"
+DVC_ERROR_PREFIX = "ERROR: "  # DVC's own closing line after a stage's error
 
 
 class StageFailed(PipelineError):
-    """A DVC stage exited non-zero; the message carries the end of its output."""
+    """A DVC stage exited non-zero; `text` is the stage's own error message, or its output's end."""
+
+    def __init__(self, stage: str, text: str) -> None:
+        super().__init__(f"stage {stage} failed: {text}")
+        self.stage, self.text = stage, text
 
 
+def stage_error(stage: str, finished: Finished) -> str:
+    """What the stage said went wrong (`error: <stage>: ...`, to DVC's closing line), else the
+    last lines of the output."""
+    marker = f"error: {stage}: "
+    for index, line in enumerate(finished.tail):
+        if line.startswith(marker):
+            message = [line.removeprefix(marker)]
+            for rest in finished.tail[index + 1:]:
+                if rest.startswith(DVC_ERROR_PREFIX):
+                    break
+                message.append(rest)
+            return "\n".join(message)
+    return f"dvc exit {finished.returncode}:\n" + "\n".join(finished.tail[-15:])
+
+
+@exit_is_failure
 def run_dvc_stage(stage: str, project_dir: str) -> str:
-    """Run one stage through DVC in `project_dir`; return "ran" or "skipped"."""
-    logger = get_run_logger()
+    """Bring one stage up to date through DVC in `project_dir`; return "ran" or "skipped"."""
     argv, env = dvc_command(["repro", "--single-item", stage])
-    completed = subprocess.run(argv, cwd=project_dir, env=env, capture_output=True, text=True,
-                               check=False)
-    output = (completed.stdout + completed.stderr).strip()
-    for line in output.splitlines():
-        logger.info(line)
-    if completed.returncode != 0:
-        tail = "\n".join(output.splitlines()[-15:])
-        raise StageFailed(f"stage {stage!r} failed (dvc exit {completed.returncode}):\n{tail}")
-    return "skipped" if SKIPPED_MARK in output else "ran"
+    finished = run_logged(argv, project_dir, env, get_run_logger())
+    if finished.returncode != 0:
+        raise StageFailed(stage, stage_error(stage, finished))
+    return "skipped" if SKIPPED_MARK in finished.output else "ran"
 
 
-STAGE_TASKS = {
-    stage: task(run_dvc_stage, name=stage, task_run_name=stage,
-                retries=RETRIED_STAGES.get(stage, 0), retry_delay_seconds=10)
-    for stage in STAGES
-}
+@task(name="apply overrides", task_run_name="apply overrides", cache_policy=NO_CACHE)
+@exit_is_failure
+def apply_overrides(project_dir: str, overrides: list[str]) -> dict[str, object]:
+    """Write the run's `key=value` overrides into params.yaml (as `dvc exp run -S` does)."""
+    changed = apply_param_overrides(Path(project_dir), overrides)
+    get_run_logger().info("params.yaml: %s", changed or "already has these values")
+    return changed
+
+
+# Prefect never caches a stage: DVC decides what is stale. The flow sets download's retries
+# and train's timeout from its parameters.
+STAGE_TASKS = {stage: task(run_dvc_stage, name=stage, task_run_name=stage, cache_policy=NO_CACHE)
+               for stage in STAGES}
+
+
+def _failed(stage: str, state: State, train_timeout_s: float | None) -> State:
+    """The flow's final state for a failed stage: its own message, not Prefect's wrapper."""
+    if state.name == "TimedOut":
+        return Failed(name="TimedOut", message=(
+            f"train: stopped after the {train_timeout_s:g} s limit (flow parameter train_timeout_s); "
+            "the next run resumes from its last finished epoch"))
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, StageFailed) and error.stage == "validate":
+        return Failed(message=error.text)  # the validation summary, as the stage wrote it
+    return Failed(message=str(error) if isinstance(error, BaseException) else f"{stage}: {state.message}")
 
 
 @flow(name="alexnet_pipeline")
-def alexnet_pipeline(project_dir: str = ".") -> dict[str, str]:
-    """Bring every stage up to date, in order; return what each did ("ran" or "skipped")."""
+@exit_is_failure
+def alexnet_pipeline(project_dir: str = ".", overrides: list[str] | None = None, until: str = "report",
+                     train_timeout_s: float | None = 6 * 3600.0, download_retries: int = 2,
+                     retry_delay_s: float = 30.0, dvc_push: bool = False, git_commit: bool = False,
+                     ) -> dict[str, str] | State:
+    """Bring every stage up to `until` up to date, in order; return what each did ("ran" or
+    "skipped"). `overrides` are `dvc exp run -S`-style `key=value` changes to params.yaml."""
+    quiet_pipeline_errors()
     project = str(Path(project_dir).resolve())
-    return {stage: STAGE_TASKS[stage](stage, project) for stage in STAGES}
+    try:
+        if until not in STAGES:
+            raise ConfigError(f"until: unknown stage {until!r}; one of {', '.join(STAGES)}")
+        load_params(Path(project) / PARAMS_FILE)  # a broken params.yaml stops here, not in a stage
+    except PipelineError as exc:
+        return Failed(message=str(exc))
+    if overrides:
+        changed = apply_overrides(project, overrides, return_state=True)
+        if changed.is_failed():
+            return Failed(message=str(changed.result(raise_on_failure=False)))
+    options = {
+        "download": {"retries": download_retries, "retry_jitter_factor": 0.2,
+                     "retry_delay_seconds": exponential_backoff(backoff_factor=retry_delay_s)},
+        "train": {"timeout_seconds": train_timeout_s},
+    }
+    outcome: dict[str, str] = {}
+    for stage in STAGES[:STAGES.index(until) + 1]:
+        state = STAGE_TASKS[stage].with_options(**options.get(stage, {}))(stage, project, return_state=True)
+        if not state.is_completed():
+            return _failed(stage, state, train_timeout_s)
+        outcome[stage] = state.result()
+    get_run_logger().info("stages: %s", outcome)
+    finishing = [(publish.publish_results, (project, outcome))] if until == "report" else []
+    if dvc_push:  # before the commit, so that no commit names data the remote lacks
+        finishing.append((post_steps.push_data, (project,)))
+    if git_commit:
+        finishing.append((post_steps.commit_results, (project, f"alexnet_pipeline run {flow_run.get_name()}",
+                                                      outcome)))
+    for step, args in finishing:
+        state = step(*args, return_state=True)
+        if not state.is_completed():
+            return _failed(step.name, state, train_timeout_s)
+    return outcome

@@ -14,7 +14,7 @@ import yaml
 from tests.kaggle_stub import KEY, USERNAME, KaggleStub, RunningStub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"]
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "prefect.yaml", ".dvcignore", ".gitignore"]
 PROJECT_DIRS = ["alexnet_pipeline", "stages", "pipelines", ".dvc"]
 # Small enough for a CPU test run: 67 px is the smallest input AlexNet's pooling allows.
 TINY_PARAMS = {

@@ -4,7 +4,7 @@ kagglesdk (under kagglehub) sends every call to http://localhost:7777 when
 KAGGLE_API_ENVIRONMENT=TEST: `POST /api/v1/<Service>/<Method>` with a JSON body. Like Kaggle,
 the stub answers a download with a 302 to a storage URL that serves the archive with
 `Content-Length`, `Accept-Ranges`, `x-goog-hash: md5=...` and Range requests. Tests set
-failures: API statuses to answer next, or a connection cut part-way through a body.
+failures: API or storage statuses to answer next, or a connection cut part-way through a body.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class KaggleStub:
     competitions: dict[str, bytes] = field(default_factory=dict)
     rules_accepted: set[str] = field(default_factory=set)
     api_failures: list[int] = field(default_factory=list)  # statuses for the next API calls
+    blob_failures: list[int] = field(default_factory=list)  # statuses for the next archive GETs
     cut_next_body_at: int | None = None  # bytes of the next archive body sent before a reset
     stall_next_call_s: float = 0.0  # the next API call waits this long before answering
     md5_header: bool = True
@@ -120,6 +121,8 @@ def make_handler(stub: KaggleStub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             stub.calls.append({"method": "GET", "path": self.path, "range": self.headers.get("Range")})
             archive = self._archive()
+            if stub.blob_failures:
+                return self._send(stub.blob_failures.pop(0), b"stub failure", "text/plain")
             if archive is None:
                 return self._send(404, b"no such object", "text/plain")
             headers = {"Accept-Ranges": "bytes", "Last-Modified": "Mon, 02 Nov 2026 10:00:00 GMT"}

@@ -1,0 +1,109 @@
+"""The flow's deployments, as declared in prefect.yaml: create them on a Prefect server with a
+process work pool (`alexnet deploy`), or serve one from this process (`alexnet serve`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from alexnet_pipeline.errors import PipelineError
+
+PREFECT_FILE = "prefect.yaml"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One deployment of prefect.yaml: its schedule, work pool and flow parameters."""
+
+    name: str
+    cron: str
+    timezone: str
+    work_pool: str
+    parameters: dict[str, Any]
+
+
+def read_spec(project_dir: Path, name: str) -> DeploymentSpec:
+    """The deployment `name` of the project's prefect.yaml."""
+    path = project_dir / PREFECT_FILE
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: not found; run from the project root or pass --project-dir") from None
+    deployments = {item.get("name"): item for item in config.get("deployments") or []}
+    if name not in deployments:
+        raise PipelineError(f"{path}: no deployment named {name!r}; it has {', '.join(map(str, deployments))}")
+    item = deployments[name]
+    crons = [schedule for schedule in item.get("schedules") or [] if "cron" in schedule]
+    if not crons or not (item.get("work_pool") or {}).get("name"):
+        raise PipelineError(f"{path}: deployment {name!r} needs a cron schedule and work_pool.name")
+    return DeploymentSpec(name=name, cron=crons[0]["cron"], timezone=crons[0].get("timezone", "UTC"),
+                          work_pool=item["work_pool"]["name"], parameters=dict(item.get("parameters") or {}))
+
+
+def require_server() -> str:
+    """The configured Prefect API URL; deployments need a server that outlives this process."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise PipelineError("no Prefect server configured: start one with `prefect server start`, then "
+                            "`prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api` (or export it)")
+    return url
+
+
+def ensure_work_pool(name: str) -> bool:
+    """Create the process work pool `name` unless it exists; return whether it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            return True
+
+
+def deploy(project_dir: Path, name: str) -> DeploymentSpec:
+    """Create or update the deployment `name` from prefect.yaml, and its work pool."""
+    spec = read_spec(project_dir, name)
+    url = require_server()
+    try:
+        created = ensure_work_pool(spec.work_pool)
+    except (httpx.HTTPError, OSError) as exc:  # Prefect's HTTP errors are httpx's
+        raise PipelineError(f"cannot reach the Prefect server at {url}: {exc}; is `prefect server start` "
+                            "running?") from None
+    log.info("work pool %s: %s", spec.work_pool, "created" if created else "exists")
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", name,
+               "--prefect-file", PREFECT_FILE]
+    completed = subprocess.run(command, cwd=project_dir, capture_output=True, text=True, check=False,
+                               env={**os.environ, "PREFECT_CLI_WRAP_LINES": "false"})
+    if completed.returncode != 0:
+        raise PipelineError(f"`prefect deploy --name {name}` failed:\n{(completed.stdout + completed.stderr)[-3000:]}")
+    log.info("deployment alexnet_pipeline/%s: cron %r (%s) on work pool %s", name, spec.cron, spec.timezone,
+             spec.work_pool)
+    return spec
+
+
+def serve(project_dir: Path, name: str) -> None:
+    """Serve the deployment `name` from this process: its schedule and parameters, no work pool."""
+    from prefect.schedules import Cron
+
+    from pipelines.flow import alexnet_pipeline
+
+    spec = read_spec(project_dir, name)
+    os.chdir(project_dir)  # the entrypoint is recorded relative to the working directory
+    parameters = {**spec.parameters, "project_dir": str(project_dir.resolve())}
+    alexnet_pipeline.serve(name=name, schedules=[Cron(spec.cron, timezone=spec.timezone)], parameters=parameters,
+                           description=f"{name}, served by `alexnet serve` (prefect.yaml's schedule)")
