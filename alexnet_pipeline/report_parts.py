@@ -46,15 +46,18 @@ def sample_predictions(predictions_csv: Path, raw_dir: Path, per_kind: int, seed
             for row in wrong[:per_kind] + right]
 
 
-def committed_metrics(metrics_path: Path, rev: str = "HEAD") -> tuple[dict[str, Any] | None, str]:
-    """The metrics file as of git `rev`, read through DVC (its cache, or its remote), and a note
-    saying where it came from or why there is none."""
+def committed_metrics(metrics_path: Path, rev: str = "HEAD", repo: Path | None = None
+                      ) -> tuple[dict[str, Any] | None, str]:
+    """The metrics file as of git `rev` in `repo` (default: the working directory's), read
+    through DVC (git, its cache or its remote), and a note saying where it came from or why
+    there is none."""
     import dvc.api
     from dvc.exceptions import DvcException
     from scmrepo.exceptions import SCMError
 
     try:
-        return json.loads(dvc.api.read(str(metrics_path), rev=rev)), f"the metrics committed at {rev}"
+        text = dvc.api.read(str(metrics_path), repo=str(repo) if repo else None, rev=rev)
+        return json.loads(text), f"the metrics committed at {rev}"
     except (DvcException, SCMError, OSError, ValueError) as exc:  # no commit, lock or cached copy
         log.info("no committed metrics to compare with: %s", exc)
         return None, f"none (no metrics committed at {rev}: {type(exc).__name__})"
@@ -79,6 +82,14 @@ def _number(value: Any, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
+def diff_table(diff: list[dict[str, Any]], baseline_note: str) -> list[str]:
+    """The metrics diff as Markdown lines: a table of new, old and change, and the baseline."""
+    lines = ["| metric | new | old | change |", "|---|---|---|---|"]
+    lines += [f"| {row['metric']} | {_number(row['new'])} | {_number(row['old'])} | {_number(row['change'], True)} |"
+              for row in diff]
+    return [*lines, "", f"Baseline: {baseline_note}."]
+
+
 def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, Any]], baseline_note: str,
                     validation: dict[str, Any], summary: dict[str, Any] | None) -> str:
     """The report in Markdown: headline metrics and their diff, per-class table, validation."""
@@ -86,10 +97,8 @@ def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, An
     if summary:
         lines += [(f"Training: {summary['epochs_run']} epochs ({summary['recipe']} recipe), best epoch "
                    f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['images_per_s']} img/s."), ""]
-    lines += ["| metric | new | old | change |", "|---|---|---|---|"]
-    lines += [f"| {row['metric']} | {_number(row['new'])} | {_number(row['old'])} | {_number(row['change'], True)} |"
-              for row in diff]
-    lines += ["", f"Baseline: {baseline_note}.", "", "| class | precision | recall | F1 | support |",
+    lines += diff_table(diff, baseline_note)
+    lines += ["", "| class | precision | recall | F1 | support |",
               "|---|---|---|---|---|"]
     lines += [f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
               for name, m in metrics["per_class"].items()]

@@ -1,14 +1,17 @@
-"""Prefect artifacts of a finished run: the metrics table with its diff against the last
-committed metrics (the report stage's Markdown), and a link to the HTML report."""
+"""Prefect artifacts of a finished run: the metrics table with its diff against the metrics of
+the last git commit (computed now, so a commit since the report stage ran counts), and a link to
+the HTML report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from alexnet_pipeline import report_parts
 from alexnet_pipeline.config import load_params
 from pipelines.exits import exit_is_failure
 from pipelines.overrides import PARAMS_FILE
@@ -17,26 +20,30 @@ METRICS_KEY = "alexnet-metrics"
 REPORT_KEY = "alexnet-report"
 
 
-def run_markdown(report_markdown: str, outcome: dict[str, str], report: Path) -> str:
-    """The metrics artifact: which stages ran, the report's Markdown, and where the report is."""
+def run_markdown(title: str, diff_lines: list[str], outcome: dict[str, str], report: Path) -> str:
+    """The metrics artifact: which stages ran, the metrics diff table, and where the report is."""
     ran = [stage for stage, did in outcome.items() if did == "ran"]
     skipped = [stage for stage, did in outcome.items() if did == "skipped"]
     return "\n".join([
+        f"# {title}", "",
         f"**Stages run:** {', '.join(ran) or 'none'}; **up to date:** {', '.join(skipped) or 'none'}.", "",
-        report_markdown.strip(), "", f"Report: `{report}`", ""])
+        *diff_lines, "", f"Report: `{report}`", ""])
 
 
 @task(name="publish results", task_run_name="publish results", cache_policy=NO_CACHE)
 @exit_is_failure
 def publish_results(project_dir: str, outcome: dict[str, str]) -> Path:
-    """Attach the metrics table and the report link to this flow run; return the report's path."""
+    """Attach the metrics, diffed against those of the last git commit, and the report link to
+    this flow run; return the report's path."""
     project = Path(project_dir)
-    paths = load_params(project / PARAMS_FILE).paths
+    params = load_params(project / PARAMS_FILE)
+    paths = params.paths
+    metrics = json.loads((project / paths.metrics).read_text(encoding="utf-8"))
+    committed, baseline_note = report_parts.committed_metrics(paths.metrics, repo=project)
+    diff_lines = report_parts.diff_table(report_parts.metrics_diff(committed, metrics), baseline_note)
     report = project / paths.report
-    create_markdown_artifact(
-        key=METRICS_KEY, markdown=run_markdown((project / paths.report_markdown).read_text(encoding="utf-8"),
-                                               outcome, report),
-        description="Test metrics, and their change since the metrics in the last git commit")
+    create_markdown_artifact(key=METRICS_KEY, markdown=run_markdown(params.report.title, diff_lines, outcome, report),
+                             description="Test metrics, and their change since the metrics in the last git commit")
     create_link_artifact(key=REPORT_KEY, link=report.as_uri(), link_text=str(paths.report),
                          description="The run's HTML report (data, validation, training, evaluation)")
     get_run_logger().info("report: %s", report)

@@ -3,6 +3,7 @@ run Failed with a readable message; retries, the train timeout and the post-step
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -159,9 +160,16 @@ def test_from_scratch_with_push_and_commit(tmp_path: Path, prefect_harness) -> N
     assert yaml.safe_load(status) == {}  # nothing is missing from the remote
     assert _git(project, "status", "--porcelain", "--", "dvc.lock", "reports/metrics.json") == ""
 
+    assert "Baseline: none (no metrics committed at HEAD" in artifacts(state)[METRICS_KEY].data
+
     again = alexnet_pipeline(project_dir=str(project), git_commit=True, return_state=True)
     assert again.is_completed() and again.result()["train"] == "skipped"
     assert _git(project, "rev-parse", "HEAD~1") == first_commit  # nothing new to commit
+    # the metrics artifact now compares with the metrics the first run committed: no change
+    accuracy = json.loads((project / "reports/metrics.json").read_text())["accuracy"]
+    table = artifacts(again)[METRICS_KEY].data
+    assert f"| accuracy | {accuracy:.4f} | {accuracy:.4f} | +0.0000 |" in table
+    assert "Baseline: the metrics committed at HEAD." in table
 
 
 def test_the_stage_error_is_the_stages_own_message() -> None:
