@@ -137,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C on a worker, a server or a long run: stop quietly
+        sys.exit(130)
 
 
 if __name__ == "__main__":

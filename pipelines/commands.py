@@ -30,40 +30,49 @@ class Finished:
         return "\n".join(self.tail)
 
 
+def _kill_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:  # the whole group is gone
+        pass
+
+
 def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the command's process group, then SIGKILL whatever outlives the grace period."""
-    for sig, wait_s in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the command's process group, give it `GRACE_S` to exit, then SIGKILL whatever is
+    left of the group (a grandchild may outlive its parent)."""
+    _kill_group(process, signal.SIGTERM)
+    try:
+        process.wait(GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    _kill_group(process, signal.SIGKILL)
+    process.wait()
 
 
 def run_logged(argv: Sequence[str], cwd: str, env: dict[str, str], logger: logging.Logger | logging.LoggerAdapter
                ) -> Finished:
-    """Run `argv` in `cwd` in a process group of its own, logging each output line as it comes."""
+    """Run `argv` in `cwd` in a process group of its own, logging each output line as it comes.
+
+    Nothing of the group outlives the call: on an interruption it is stopped, and after a normal
+    exit any stray process still in the group is killed."""
+    tail: deque[str] = deque(maxlen=KEPT_LINES)
     process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, errors="replace", start_new_session=True)
-    tail: deque[str] = deque(maxlen=KEPT_LINES)
-
-    def pump() -> None:
-        for line in process.stdout:
-            line = line.rstrip()
-            tail.append(line)
-            logger.info(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
     try:
+        def pump() -> None:
+            for line in process.stdout:
+                tail.append(line.rstrip())
+                logger.info(line.rstrip())
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
         while process.poll() is None:
             time.sleep(POLL_S)
     except BaseException:  # Prefect's timeout or a cancellation: leave nothing running behind
         _stop_group(process)
         raise
-    reader.join(timeout=5.0)  # a stray grandchild may hold the pipe open; do not wait for it
+    reader.join(timeout=5.0)
+    if reader.is_alive():  # a stray process of the group holds the pipe open
+        _kill_group(process, signal.SIGKILL)
+        reader.join()
     return Finished(process.returncode, list(tail))

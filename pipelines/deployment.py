@@ -38,9 +38,13 @@ def read_spec(project_dir: Path, name: str) -> DeploymentSpec:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PipelineError(f"{path}: not found; run from the project root or pass --project-dir") from None
-    deployments = {item.get("name"): item for item in config.get("deployments") or []}
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML: {exc}") from None
+    listed = config.get("deployments") if isinstance(config, dict) else None
+    deployments = {item.get("name"): item for item in listed or [] if isinstance(item, dict)}
     if name not in deployments:
-        raise PipelineError(f"{path}: no deployment named {name!r}; it has {', '.join(map(str, deployments))}")
+        raise PipelineError(f"{path}: no deployment named {name!r} under `deployments:`; it has "
+                            f"{', '.join(map(str, deployments)) or 'none'}")
     item = deployments[name]
     crons = [schedule for schedule in item.get("schedules") or [] if "cron" in schedule]
     if not crons or not (item.get("work_pool") or {}).get("name"):
@@ -65,13 +69,15 @@ def ensure_work_pool(name: str) -> bool:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
             return False
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            template = ProcessWorker.get_default_base_job_template()
+            client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
             return True
 
 
@@ -103,7 +109,10 @@ def serve(project_dir: Path, name: str) -> None:
     from pipelines.flow import alexnet_pipeline
 
     spec = read_spec(project_dir, name)
-    os.chdir(project_dir)  # the entrypoint is recorded relative to the working directory
-    parameters = {**spec.parameters, "project_dir": str(project_dir.resolve())}
+    project = project_dir.resolve()
+    os.chdir(project)  # the entrypoint is recorded relative to the working directory
+    parameters = {**spec.parameters, "project_dir": str(project)}
+    # limit=1: DVC runs one repro per project at a time, as the work pool deployment's concurrency_limit
     alexnet_pipeline.serve(name=name, schedules=[Cron(spec.cron, timezone=spec.timezone)], parameters=parameters,
+                           limit=1,
                            description=f"{name}, served by `alexnet serve` (prefect.yaml's schedule)")

@@ -28,6 +28,7 @@ from pipelines.overrides import PARAMS_FILE, apply_param_overrides
 
 STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "export", "report")
 SKIPPED_MARK = "didn't change, skipping"
+RESTORED_MARK = "is cached - skipping run, checking out outputs"  # DVC's run cache had these outputs
 DVC_ERROR_PREFIX = "ERROR: "  # DVC's own closing line after a stage's error
 
 
@@ -56,12 +57,15 @@ def stage_error(stage: str, finished: Finished) -> str:
 
 @exit_is_failure
 def run_dvc_stage(stage: str, project_dir: str) -> str:
-    """Bring one stage up to date through DVC in `project_dir`; return "ran" or "skipped"."""
+    """Bring one stage up to date through DVC in `project_dir`; return "ran", "skipped" (up to
+    date) or "restored" (outputs of an earlier run with the same inputs, from DVC's run cache)."""
     argv, env = dvc_command(["repro", "--single-item", stage])
     finished = run_logged(argv, project_dir, env, get_run_logger())
     if finished.returncode != 0:
         raise StageFailed(stage, stage_error(stage, finished))
-    return "skipped" if SKIPPED_MARK in finished.output else "ran"
+    if SKIPPED_MARK in finished.output:
+        return "skipped"
+    return "restored" if RESTORED_MARK in finished.output else "ran"
 
 
 @task(name="apply overrides", task_run_name="apply overrides", cache_policy=NO_CACHE)
@@ -97,8 +101,8 @@ def alexnet_pipeline(project_dir: str = ".", overrides: list[str] | None = None,
                      train_timeout_s: float | None = 6 * 3600.0, download_retries: int = 2,
                      retry_delay_s: float = 30.0, dvc_push: bool = False, git_commit: bool = False,
                      ) -> dict[str, str] | State:
-    """Bring every stage up to `until` up to date, in order; return what each did ("ran" or
-    "skipped"). `overrides` are `dvc exp run -S`-style `key=value` changes to params.yaml."""
+    """Bring every stage up to `until` up to date, in order; return what each did ("ran",
+    "skipped" or "restored"). `overrides` are `dvc exp run -S`-style `key=value` changes to params.yaml."""
     quiet_pipeline_errors()
     project = str(Path(project_dir).resolve())
     try:

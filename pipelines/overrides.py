@@ -29,6 +29,15 @@ def _flatten(tree: object, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+def _check(staged: Path, params_path: Path, overrides: Sequence[str]) -> None:
+    """Load `staged` as typed params; an error names the key as in `params_path`."""
+    try:
+        load_params(staged)
+    except ConfigError as exc:
+        raise ConfigError(f"overrides {list(overrides)}: {str(exc).replace(str(staged), str(params_path))}") \
+            from None
+
+
 def _set(tree: dict, dotted: str, value: object) -> None:
     *parents, leaf = dotted.split(".")
     for key in parents:
@@ -63,6 +72,7 @@ def apply_param_overrides(project_dir: Path, overrides: Sequence[str]) -> dict[s
             cause = str(exc.__cause__ or exc).strip().splitlines()[0]
             raise ConfigError(f"overrides {list(overrides)}: {cause}; keys are those of {params_path}, "
                               "e.g. train.epochs=3") from None
+        _check(staged, params_path, overrides)  # an added or removed key stops here
         document = round_trip.load(params_path)
         before, after = _flatten(document), _flatten(round_trip.load(staged))
         changed = {key: value for key, value in after.items() if key not in before or before[key] != value}
@@ -72,10 +82,6 @@ def apply_param_overrides(project_dir: Path, overrides: Sequence[str]) -> dict[s
             _set(document, key, value)
         with staged.open("w", encoding="utf-8") as handle:
             round_trip.dump(document, handle)
-        try:
-            load_params(staged)
-        except ConfigError as exc:
-            raise ConfigError(f"overrides {list(overrides)}: {str(exc).replace(str(staged), str(params_path))}") \
-                from None
+        _check(staged, params_path, overrides)
         os.replace(staged, params_path)
     return changed

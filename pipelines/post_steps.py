@@ -53,14 +53,17 @@ def commit_results(project_dir: str, title: str, outcome: dict[str, str]) -> str
     commit's hash, or None when nothing changed."""
     logger = get_run_logger()
     files = _committed_files(project_dir)
+    if not files:  # everything is git-ignored: commit nothing rather than whatever else is staged
+        logger.warning("git commit: dvc.lock, params.yaml and the metrics are all ignored or missing")
+        return None
     added = _git(project_dir, "add", "--", *files)
     if added.returncode != 0:
         raise PostStepFailed(f"git add {' '.join(files)} failed: {added.stderr.strip()}")
     if _git(project_dir, "diff", "--cached", "--quiet", "--", *files).returncode == 0:
         logger.info("git commit: nothing changed in %s", ", ".join(files))
         return None
-    ran = ", ".join(stage for stage, did in outcome.items() if did == "ran")
-    committed = _git(project_dir, "commit", "-m", title, "-m", f"Stages run: {ran}.", "--", *files)
+    changed = ", ".join(f"{stage} ({did})" for stage, did in outcome.items() if did != "skipped")
+    committed = _git(project_dir, "commit", "-m", title, "-m", f"Stages: {changed}.", "--", *files)
     if committed.returncode != 0:
         raise PostStepFailed(f"git commit failed: {(committed.stderr or committed.stdout).strip()}\n"
                              "Set git's user.name and user.email for the account that runs the flow.")

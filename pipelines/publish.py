@@ -22,11 +22,13 @@ REPORT_KEY = "alexnet-report"
 
 def run_markdown(title: str, diff_lines: list[str], outcome: dict[str, str], report: Path) -> str:
     """The metrics artifact: which stages ran, the metrics diff table, and where the report is."""
-    ran = [stage for stage, did in outcome.items() if did == "ran"]
-    skipped = [stage for stage, did in outcome.items() if did == "skipped"]
+    def stages(kind: str) -> str:
+        return ", ".join(stage for stage, did in outcome.items() if did == kind) or "none"
+
+    restored = f" **restored from DVC's run cache:** {stages('restored')};" if "restored" in outcome.values() else ""
     return "\n".join([
         f"# {title}", "",
-        f"**Stages run:** {', '.join(ran) or 'none'}; **up to date:** {', '.join(skipped) or 'none'}.", "",
+        f"**Stages run:** {stages('ran')};{restored} **up to date:** {stages('skipped')}.", "",
         *diff_lines, "", f"Report: `{report}`", ""])
 
 

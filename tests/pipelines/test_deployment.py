@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,8 +39,19 @@ def test_the_shipped_nightly_deployment() -> None:
     # every flow parameter is spelled out, with the flow's own defaults
     defaults = {name: p.default for name, p in inspect.signature(alexnet_pipeline.fn).parameters.items()}
     assert spec.parameters == {**defaults, "overrides": []}
-    with pytest.raises(PipelineError, match="no deployment named 'weekly'; it has nightly"):
+    with pytest.raises(PipelineError, match="no deployment named 'weekly' under `deployments:`; it has nightly"):
         read_spec(REPO_ROOT, "weekly")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("deployments: [", "prefect.yaml: not valid YAML"),
+    ("name: empty\n", "no deployment named 'nightly' under `deployments:`; it has none"),
+    ("deployments:\n  - name: nightly\n", "deployment 'nightly' needs a cron schedule and work_pool.name"),
+])
+def test_a_broken_prefect_yaml_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "prefect.yaml").write_text(text)
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        read_spec(tmp_path, "nightly")
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -152,7 +164,8 @@ def test_serve_runs_the_deployment_in_one_process(prefect_server: dict[str, str]
     with (temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client,
           contextlib.suppress(ObjectNotFound)):  # the worker test's deployment of the same name
         client.delete_deployment(client.read_deployment_by_name(DEPLOYMENT).id)
-    server = _start([str(BIN / "alexnet"), "serve", "--project-dir", str(project_copy)], prefect_server, serve_log)
+    server = _start([str(BIN / "alexnet"), "serve", "--project-dir", project_copy.name], prefect_server, serve_log,
+                    cwd=project_copy.parent)  # a relative --project-dir
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
             deadline = time.monotonic() + 90

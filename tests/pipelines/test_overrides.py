@@ -50,6 +50,8 @@ def test_null_and_unchanged_values(project: Path) -> None:
 @pytest.mark.parametrize(("override", "message"), [
     ("train.epochz=3", "Could not override 'train.epochz'"),
     ("+train.extra=1", "unknown key `train.extra`"),
+    ("+newsection.x=1", "unknown key `newsection`"),
+    ("~train.epochs=10", "missing key `train.epochs`"),
     ("train.epochs=many", "`train.epochs` must be an integer, got 'many'"),
     ("train.epochs", "'train.epochs' is not key=value"),
     ("train.epochs=[1", "no viable alternative"),

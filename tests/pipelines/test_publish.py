@@ -17,3 +17,9 @@ def test_run_markdown_lists_stages_the_diff_and_the_report() -> None:
         "| metric | new | old | change |", "|---|---|---|---|",
         "| accuracy | 0.7500 | 0.5000 | +0.2500 |", "| loss | 0.6000 | 0.9000 | -0.3000 |", "",
         "Baseline: HEAD's.", "", "Report: `/p/reports/report.html`"]
+
+
+def test_restored_stages_are_listed_apart() -> None:
+    markdown = run_markdown("Run", [], {"source": "ran", "train": "restored", "report": "skipped"}, Path("r.html"))
+    assert ("**Stages run:** source; **restored from DVC's run cache:** train; **up to date:** report."
+            in markdown.splitlines())
