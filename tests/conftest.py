@@ -79,6 +79,14 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def project_copy(tiny_project: Path, tmp_path: Path) -> Path:
+    """A copy of the up-to-date tiny project (git, DVC cache and outputs) that a test may change."""
+    copy = tmp_path / "project"
+    shutil.copytree(tiny_project, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture
 def kaggle_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The Kaggle API stub on localhost:7777, with the client pointed at it and given the stub's
     credentials; HOME is a temp folder, so no real kaggle.json is read."""

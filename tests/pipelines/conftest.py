@@ -1,10 +1,7 @@
-"""Fixtures for the flow tests: one Prefect test server for the session, run records, and an
-isolated copy of the tiny project for tests that change it."""
+"""Fixtures for the flow tests: one Prefect test server for the session, and run records."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -24,14 +21,6 @@ def prefect_harness():
     """A temporary Prefect server (its own database) that every flow run in the tests reports to."""
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-@pytest.fixture
-def project_copy(tiny_project: Path, tmp_path: Path) -> Path:
-    """A copy of the up-to-date tiny project (git, DVC cache and outputs) that a test may change."""
-    copy = tmp_path / "project"
-    shutil.copytree(tiny_project, copy, symlinks=True)
-    return copy
 
 
 def task_runs(flow_state: State) -> dict[str, TaskRun]:
