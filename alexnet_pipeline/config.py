@@ -255,6 +255,20 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Where work runs. No stage lists it as a dependency: the outputs are the same either way."""
+
+    preprocess: Literal["local", "dask"]  # local: preprocess.workers processes; dask: Prefect's DaskTaskRunner
+    dask_address: str  # a running Dask scheduler; "" starts a local cluster of preprocess.workers processes
+
+    def check(self) -> None:
+        _require(not self.dask_address or "://" in self.dask_address, "cluster.dask_address",
+                 f"must be a scheduler address such as tcp://10.0.0.5:8786, got {self.dask_address!r}")
+        _require(not self.dask_address or self.preprocess == "dask", "cluster.dask_address",
+                 "is only used with cluster.preprocess: dask")
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseConfig
     paths: PathsConfig
@@ -265,6 +279,7 @@ class Params:
     train: TrainConfig
     evaluate: EvaluateConfig
     report: ReportConfig
+    cluster: ClusterConfig
 
 
 def _require(condition: bool, key: str, message: str) -> None:

@@ -27,7 +27,7 @@ from alexnet_pipeline.artifacts import (
     SPLITS_FILE,
     STATS_FILE,
 )
-from alexnet_pipeline.config import Params, PreprocessConfig
+from alexnet_pipeline.config import ClusterConfig, Params, PreprocessConfig
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.images import stored_size
 from alexnet_pipeline.layout import SPLITS
@@ -55,8 +55,9 @@ def plan_shards(manifest: pd.DataFrame, class_ids: dict[str, int], out_dir: Path
 
 
 def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig,
-               image_size: int, seed: int) -> dict[str, Any]:
-    """Write shards, class index, stats and split counts for the images of `manifest` into `out_dir`."""
+               image_size: int, seed: int, cluster: ClusterConfig | None = None) -> dict[str, Any]:
+    """Write shards, class index, stats and split counts for the images of `manifest` into `out_dir`,
+    locally or (`cluster.preprocess: dask`) on a Dask cluster; the output is the same."""
     classes = sorted(manifest.loc[manifest["split"] == "train", "label"].unique())
     if len(classes) < 2:
         raise PipelineError(f"the train split has {len(classes)} class(es); at least 2 are needed")
@@ -69,7 +70,12 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
     stats = PixelStats()
     with tqdm(total=len(manifest), desc="preprocess", unit="img", disable=None) as progress, \
             contextlib.ExitStack() as stack:
-        if workers <= 1:
+        if cluster is not None and cluster.preprocess == "dask":
+            # Dask and Prefect load only when used
+            from alexnet_pipeline.distributed_shards import write_shards_on_dask
+
+            results = write_shards_on_dask(jobs, settings, cluster.dask_address, max(workers, 1))
+        elif workers <= 1:
             results = map(write_shard_job, jobs, [settings] * len(jobs))
         else:
             pool = stack.enter_context(process_pool(workers, preload=[shard_writer.__name__]))
@@ -98,7 +104,7 @@ def main(params: Params) -> None:
     with atomic.atomic_path(paths.processed) as tmp:
         tmp.mkdir()
         preprocess(manifest, paths.raw, tmp, params.preprocess, params.base.image_size,
-                   params.base.seed)
+                   params.base.seed, params.cluster)
     log.info("shards written to %s", paths.processed)
 
 

@@ -78,6 +78,15 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect server (its own database) that every flow run in the tests reports to."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 @pytest.fixture
 def project_copy(tiny_project: Path, tmp_path: Path) -> Path:
     """A copy of the up-to-date tiny project (git, DVC cache and outputs) that a test may change."""

@@ -1,10 +1,9 @@
-"""Fixtures for the flow tests: one Prefect test server for the session, and run records."""
+"""Run records of the flow tests, read from the Prefect test server."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -13,14 +12,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
 )
 from prefect.client.schemas.objects import Artifact, State, TaskRun
-from prefect.testing.utilities import prefect_test_harness
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """A temporary Prefect server (its own database) that every flow run in the tests reports to."""
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def task_runs(flow_state: State) -> dict[str, TaskRun]:
