@@ -42,11 +42,10 @@ def _deploy(args: argparse.Namespace) -> int:
     from pipelines.deployment import deploy
 
     spec = deploy(Path(args.project_dir), args.name)
-    worker = [sys.executable, "-m", "prefect", "worker", "start", "--pool", spec.work_pool]
     if not args.worker:
         log.info("start a worker with: prefect worker start --pool %s", spec.work_pool)
         return 0
-    return subprocess.call(worker)
+    return subprocess.call([sys.executable, "-m", "prefect", "worker", "start", "--pool", spec.work_pool])
 
 
 def _serve(args: argparse.Namespace) -> int:

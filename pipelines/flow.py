@@ -83,8 +83,8 @@ STAGE_TASKS = {stage: task(run_dvc_stage, name=stage, task_run_name=stage, cache
                for stage in STAGES}
 
 
-def _failed(stage: str, state: State, train_timeout_s: float | None) -> State:
-    """The flow's final state for a failed stage: its own message, not Prefect's wrapper."""
+def _failed(step: str, state: State, train_timeout_s: float | None) -> State:
+    """The flow's final state for a failed task: the error's own message, not Prefect's wrapper."""
     if state.name == "TimedOut":
         return Failed(name="TimedOut", message=(
             f"train: stopped after the {train_timeout_s:g} s limit (flow parameter train_timeout_s); "
@@ -92,7 +92,7 @@ def _failed(stage: str, state: State, train_timeout_s: float | None) -> State:
     error = state.result(raise_on_failure=False)
     if isinstance(error, StageFailed) and error.stage == "validate":
         return Failed(message=error.text)  # the validation summary, as the stage wrote it
-    return Failed(message=str(error) if isinstance(error, BaseException) else f"{stage}: {state.message}")
+    return Failed(message=str(error) if isinstance(error, BaseException) else f"{step}: {state.message}")
 
 
 @flow(name="alexnet_pipeline")
@@ -112,9 +112,9 @@ def alexnet_pipeline(project_dir: str = ".", overrides: list[str] | None = None,
     except PipelineError as exc:
         return Failed(message=str(exc))
     if overrides:
-        changed = apply_overrides(project, overrides, return_state=True)
-        if changed.is_failed():
-            return Failed(message=str(changed.result(raise_on_failure=False)))
+        state = apply_overrides(project, overrides, return_state=True)
+        if not state.is_completed():
+            return _failed(apply_overrides.name, state, train_timeout_s)
     options = {
         "download": {"retries": download_retries, "retry_jitter_factor": 0.2,
                      "retry_delay_seconds": exponential_backoff(backoff_factor=retry_delay_s)},
