@@ -1,4 +1,5 @@
-"""The `alexnet` command: run the pipeline, run or deploy the Prefect flow, predict images."""
+"""The `alexnet` command: run the pipeline, train across hosts, run or deploy the Prefect flow,
+predict images."""
 
 from __future__ import annotations
 
@@ -21,6 +22,24 @@ log = logging.getLogger("alexnet_pipeline")
 def _run(args: argparse.Namespace) -> int:
     """`dvc repro [ARGS]` with this environment's Python first on PATH."""
     argv, env = dvc_command(["repro", *args.dvc_args])
+    return subprocess.call(argv, env=env)
+
+
+def _train_worker(args: argparse.Namespace) -> int:
+    """This host's part of training across hosts (`TF_CONFIG`): the chief runs `dvc repro train`, so
+    DVC records the outputs; every other worker runs the train stage, which writes nothing."""
+    from alexnet_pipeline.multi_worker import cluster_from_env
+
+    cluster = cluster_from_env()
+    if cluster is None:
+        raise PipelineError("train-worker needs TF_CONFIG naming two or more tasks, set on every host "
+                            "(README, Scaling out); to train on this machine only, run `alexnet run`")
+    if cluster.is_chief:
+        argv, env = dvc_command(["repro", "train"])
+    else:
+        argv, env = [sys.executable, "-m", "stages.train"], None
+    log.info("worker %d of %d (%s): %s", cluster.rank, cluster.size,
+             "the chief" if cluster.is_chief else "writes nothing", " ".join(argv))
     return subprocess.call(argv, env=env)
 
 
@@ -85,12 +104,16 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `alexnet` command line: run, flow, deploy, serve and predict."""
+    """The `alexnet` command line: run, train-worker, flow, deploy, serve and predict."""
     parser = argparse.ArgumentParser(prog="alexnet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the pipeline (dvc repro; extra args go to dvc)")
     run.set_defaults(handler=_run, dvc_args=[])
+
+    worker = commands.add_parser("train-worker", help="run this host's part of training across hosts "
+                                 "(TF_CONFIG): dvc repro train on the chief, the train stage elsewhere")
+    worker.set_defaults(handler=_train_worker)
 
     flow = commands.add_parser("flow", help="run the Prefect flow once, locally")
     flow.add_argument("--project-dir", default=".", help="the project root (default: .)")

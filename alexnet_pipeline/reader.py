@@ -5,9 +5,11 @@ paper does: per image, a random `image_size` crop of the stored square and a hor
 Evaluation takes the centre crop. Then it batches and prefetches. Batches stay uint8 (0..255):
 the model casts, adds the paper's PCA lighting in training (`lighting.PCALighting`, on the
 accelerator) and normalizes its own input, so every consumer feeds it the same thing and the
-host moves a quarter of the bytes of float32. Randomness is stateless and seeded per element,
-so a seed gives the same batches every time (`deterministic` keeps the order too). Memory is
-bounded by the shuffle buffer and prefetch, whatever the dataset size.
+host moves a quarter of the bytes of float32. Training streams its epochs back to back, and an
+epoch's order, crops and flips depend only on the seed and the epoch's number, so a resumed run
+and a run across several workers see what an uninterrupted single-machine run sees
+(`deterministic` keeps the order). Memory is bounded by the shuffle buffer and prefetch,
+whatever the dataset size.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from alexnet_pipeline.tfrecords import FEATURES, ShardFormat
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 1024
+EPOCH_SEED_STRIDE = 1_000_003  # seed * stride + epoch: a distinct shuffle seed per (seed, epoch)
 
 
 def decode(image: tf.Tensor, height: tf.Tensor, width: tf.Tensor, encoding: str) -> tf.Tensor:
@@ -58,42 +61,62 @@ def _parse(record: tf.Tensor, encoding: str) -> tuple[tf.Tensor, tf.Tensor, tf.T
     return image, example["label"], example["key"]
 
 
+def _records(files: tf.data.Dataset, count: int, deterministic: bool) -> tf.data.Dataset:
+    return files.interleave(tf.data.TFRecordDataset, cycle_length=min(count, 4), num_parallel_calls=AUTOTUNE,
+                            deterministic=deterministic)
+
+
+def _training_epoch(files: list[str], encoding: str, size: int, seed: int, epoch: tf.Tensor, flip: bool,
+                    num_examples: int | None, deterministic: bool) -> tf.data.Dataset:
+    """One epoch of (cropped image, label, key), shuffled with a seed of (seed, epoch) and cropped
+    with a stateless seed of (that, the element's position)."""
+    epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
+    records = _records(tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=epoch_seed),
+                       len(files), deterministic)
+    parsed = records.shuffle(SHUFFLE_BUFFER, seed=epoch_seed).map(lambda r: _parse(r, encoding),
+                                                                   num_parallel_calls=AUTOTUNE)
+    if num_examples is not None:
+        parsed = parsed.apply(tf.data.experimental.assert_cardinality(num_examples))
+    return parsed.enumerate().map(
+        lambda index, example: (random_crop(example[0], tf.stack([epoch_seed, index]), size, flip), *example[1:]),
+        num_parallel_calls=AUTOTUNE)
+
+
 def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, training: bool,
                  seed: int, flip: bool = True, num_examples: int | None = None,
-                 deterministic: bool = True, ten_crop: bool = False, keys: bool = False) -> tf.data.Dataset:
+                 deterministic: bool = True, ten_crop: bool = False, keys: bool = False,
+                 epochs: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """Batches of (uint8 images, labels) from shard `files`; shuffled and cropped at random (and
     flipped, with `flip`) when `training`, centre-cropped otherwise, or, with `ten_crop`, the
     paper's ten crops per image (images of shape (batch, 10, size, size, 3)). With `keys`, each
     batch also carries the images' keys (their paths in the dataset).
 
-    Give `num_examples` (from splits.json) so Keras knows the epoch length.
+    Training streams the epochs `range(*epochs)` (counted from 0) back to back, each ending with
+    its own short batch: give the trainer `steps_per_epoch`. Give `num_examples` (from
+    splits.json) so the length is known and checked.
     """
     if not files:
         raise ValueError("no shard files given")
     size = shards.image_size
     options = tf.data.Options()
     options.deterministic = deterministic
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    if training:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
-                                 num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if training:
-        dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(lambda r: _parse(r, shards.encoding), num_parallel_calls=AUTOTUNE)
 
     def element(image: tf.Tensor, label: tf.Tensor, key: tf.Tensor) -> tuple[tf.Tensor, ...]:
         return (image, label, key) if keys else (image, label)
 
     if training:
-        crop_seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
-        dataset = tf.data.Dataset.zip(dataset, crop_seeds).map(
-            lambda parsed, s: element(random_crop(parsed[0], s, size, flip), *parsed[1:]),
-            num_parallel_calls=AUTOTUNE)
-    else:
-        crop = ten_crops if ten_crop else center_crop
-        dataset = dataset.map(lambda image, label, key: element(crop(image, size), label, key),
-                              num_parallel_calls=AUTOTUNE)
+        dataset = tf.data.Dataset.range(*epochs).flat_map(lambda epoch: _training_epoch(
+            files, shards.encoding, size, seed, epoch, flip, num_examples, deterministic).map(element).batch(batch_size))
+        if num_examples is not None:
+            steps = -(-num_examples // batch_size)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(range(*epochs)) * steps))
+        return dataset.prefetch(AUTOTUNE).with_options(options)
+
+    dataset = _records(tf.data.Dataset.from_tensor_slices(files), len(files), deterministic)
+    dataset = dataset.map(lambda r: _parse(r, shards.encoding), num_parallel_calls=AUTOTUNE)
+    crop = ten_crops if ten_crop else center_crop
+    dataset = dataset.map(lambda image, label, key: element(crop(image, size), label, key),
+                          num_parallel_calls=AUTOTUNE)
     if num_examples is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
     return dataset.batch(batch_size).prefetch(AUTOTUNE).with_options(options)

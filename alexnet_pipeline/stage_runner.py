@@ -18,6 +18,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines come twice (absl and ours)
 
 
 def run_stage(name: str, body: Callable[[Params], None], argv: Sequence[str] | None = None) -> None:

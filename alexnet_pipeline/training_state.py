@@ -96,9 +96,10 @@ class RunState:
 
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the model of the epoch with the lowest val loss (training loss without a val split),
-    saved atomically; with `patience`, stops training after that many epochs without a new best."""
+    saved atomically (not saved with `path` None: a worker that writes nothing); with `patience`,
+    stops training after that many epochs without a new best."""
 
-    def __init__(self, path: Path, patience: int = 0) -> None:
+    def __init__(self, path: Path | None, patience: int = 0) -> None:
         super().__init__()
         self.path, self.patience = path, patience
         self.best, self.best_epoch, self.wait, self.stopped_early = float("inf"), 0, 0, False
@@ -110,7 +111,8 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         if loss < self.best:
             self.best, self.best_epoch, self.wait = float(loss), epoch + 1, 0
-            atomic.write_with(self.path, self.model.save)
+            if self.path is not None:
+                atomic.write_with(self.path, self.model.save)
             return
         self.wait += 1
         if self.patience and self.wait >= self.patience:

@@ -1,10 +1,11 @@
 """train: fit AlexNet on the train shards, validating on val; save the last and the best model.
 
 The recipe (`train.recipe`), precision (`train.mixed_precision`) and devices (every visible GPU,
-the global batch split among them) come from params. An interrupted run resumes from its last
-finished epoch: its state lives in `paths.train_state`, which DVC does not delete. Per-epoch
-metrics go to dvclive and TensorBoard under `paths.train_logs`, with `summary.json`. Models are
-written atomically.
+the global batch split among them) come from params; with a `TF_CONFIG` cluster, every host runs
+this stage and the global batch is split among all their replicas (`multi_worker`), while only the
+chief writes. An interrupted single-machine run resumes from its last finished epoch: its state
+lives in `paths.train_state`, which DVC does not delete. Per-epoch metrics go to dvclive and
+TensorBoard under `paths.train_logs`, with `summary.json`. Models are written atomically.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from alexnet_pipeline import atomic, devices, lighting, recipes
+from alexnet_pipeline import atomic, devices, lighting, multi_worker, recipes
 from alexnet_pipeline import model as model_module
 from alexnet_pipeline.artifacts import (
     CLASSES_FILE,
@@ -68,11 +69,16 @@ def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_
                           weight_decay=cfg.weight_decay)
     if not compiled:
         return model
-    model.compile(optimizer=recipes.make_optimizer(cfg),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
-                  if cfg.label_smoothing else "sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=cfg.jit_compile)
+    model.compile(optimizer=recipes.make_optimizer(cfg), loss=cross_entropy(cfg), metrics=["accuracy"],
+                  jit_compile=cfg.jit_compile)
     return model
+
+
+def cross_entropy(cfg: TrainConfig, reduction: str | None = "sum_over_batch_size") -> keras.losses.Loss:
+    """The training loss; with label smoothing it takes one-hot targets (`one_hot_labels`)."""
+    if cfg.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing, reduction=reduction)
+    return keras.losses.SparseCategoricalCrossentropy(reduction=reduction)
 
 
 def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
@@ -82,18 +88,25 @@ def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Datase
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data: tf.data.Dataset,
           val_data: tf.data.Dataset | None, num_classes: int, stats: dict[str, Any], *,
-          strategy: tf.distribute.Strategy | None = None,
-          callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
-    """Build, compile and fit AlexNet (under `strategy`, if given); return the trained model."""
+          steps_per_epoch: int | None = None, strategy: tf.distribute.Strategy | None = None,
+          callbacks: list[keras.callbacks.Callback] = (), across_workers: bool = False) -> keras.Model:
+    """Build, compile and fit AlexNet (under `strategy`, if given; `across_workers` when that is a
+    multi-worker strategy) on `train_data`'s epochs (`steps_per_epoch` batches each, or all of
+    it as one epoch); return the trained model."""
     keras.utils.set_random_seed(base.seed)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(cfg, model_cfg, base, num_classes, stats)
     if cfg.label_smoothing:
         train_data = one_hot_labels(train_data, num_classes)
         val_data = one_hot_labels(val_data, num_classes) if val_data is not None else None
-    history = model.fit(train_data, validation_data=val_data, epochs=cfg.epochs,
-                        callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks], shuffle=False,
-                        verbose=1 if sys.stdout.isatty() else 2)
+    if across_workers:
+        history = multi_worker.fit_across_workers(model, strategy, cross_entropy(cfg, reduction=None), train_data,
+                                                  val_data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+                                                  callbacks=callbacks)
+    else:
+        history = model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+                            callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks], shuffle=False,
+                            verbose=1 if sys.stdout.isatty() else 2)
     losses = history.history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise PipelineError(f"the training loss became {losses[-1]} (diverged) in epoch {len(losses)} of this "
@@ -112,17 +125,25 @@ def float32_copy(model: keras.Model, build: Callable[[], keras.Model]) -> keras.
     return copy
 
 
-def datasets(processed: Path, cfg: TrainConfig, seed: int) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int]:
-    """The train and val datasets (val None without a val split) and the number of train images."""
+def train_images(processed: Path) -> int:
+    """The number of images in the train split (from splits.json)."""
+    return sum(json.loads((processed / SPLITS_FILE).read_text())["train"].values())
+
+
+def datasets(processed: Path, cfg: TrainConfig, seed: int,
+             first_epoch: int = 0) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """The train data from epoch `first_epoch` (from 0) on, and the val data (None without a val
+    split). At least one epoch is streamed, so a finished run's dataset is never empty."""
     sizes = {split: sum(counts.values()) for split, counts in
              json.loads((processed / SPLITS_FILE).read_text()).items()}
     shards = ShardFormat.read(processed)
     train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True, seed=seed,
-                              flip=cfg.flip, num_examples=sizes["train"], deterministic=cfg.deterministic)
+                              flip=cfg.flip, num_examples=sizes["train"], deterministic=cfg.deterministic,
+                              epochs=(first_epoch, max(cfg.epochs, first_epoch + 1)))
     val_data = (make_dataset(shard_files(processed, "val"), shards, cfg.batch_size, training=False, seed=seed,
                              num_examples=sizes["val"], deterministic=cfg.deterministic)
                 if sizes.get("val") else None)
-    return train_data, val_data, sizes["train"]
+    return train_data, val_data
 
 
 def resume(state: RunState, resumed: int, cfg: TrainConfig, parts: dict[str, Any]) -> TrainConfig:
@@ -157,8 +178,23 @@ def save_outputs(paths: PathsConfig, state: RunState, model: keras.Model, summar
     state.finish()
 
 
+def follow_chief(cfg: TrainConfig, params: Params, cluster: multi_worker.WorkerCluster,
+                 strategy: tf.distribute.Strategy, classes: list[str], stats: dict[str, Any]) -> None:
+    """A worker other than the chief: train its part of every step and write nothing. It keeps
+    the chief's learning-rate and early-stopping decisions (both follow the cluster-wide val loss)."""
+    train_data, val_data = datasets(params.paths.processed, cfg, params.base.seed)
+    steps = -(-train_images(params.paths.processed) // cfg.batch_size)
+    train(cfg, params.model, params.base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
+          strategy=strategy, across_workers=True,
+          callbacks=[recipes.LearningRateControl(cfg, steps), BestCheckpoint(None, cfg.early_stopping_patience)])
+    log.info("worker %d of %d done; the chief writes the model and the logs", cluster.rank, cluster.size)
+
+
 def main(params: Params) -> None:
-    """Train on paths.processed; write paths.model, best_model, labels and train_logs."""
+    """Train on paths.processed; write paths.model, best_model, labels and train_logs (the chief
+    of a `TF_CONFIG` cluster writes; the other workers only train)."""
+    cluster = multi_worker.cluster_from_env()
+    strategy = multi_worker.make_strategy() if cluster else None  # before any other TensorFlow op
     paths, base = params.paths, params.base
     cfg = recipes.effective(params.train)
     if cfg.deterministic:
@@ -166,41 +202,49 @@ def main(params: Params) -> None:
     gpus = devices.visible_gpus()
     policy = devices.precision_policy(cfg.mixed_precision, bool(gpus))
     keras.mixed_precision.set_global_policy(policy)
-    strategy = devices.strategy_for(gpus)
-    log.info("training on %s, %s, %d replica(s)", ", ".join(gpus) if gpus else "the CPU (no GPU visible)",
-             policy, strategy.num_replicas_in_sync)
+    strategy = strategy or devices.strategy_for(gpus)
+    log.info("training on %s, %s, %d replica(s)%s", ", ".join(gpus) if gpus else "the CPU (no GPU visible)",
+             policy, strategy.num_replicas_in_sync,
+             f" across {cluster.size} workers (this is worker {cluster.rank})" if cluster else "")
     classes = json.loads((paths.processed / CLASSES_FILE).read_text())
     stats = json.loads((paths.processed / STATS_FILE).read_text())
-    train_data, val_data, train_images = datasets(paths.processed, cfg, base.seed)
-
+    if cluster and not cluster.is_chief:
+        follow_chief(cfg, params, cluster, strategy, classes, stats)
+        return
+    workers = cluster.size if cluster else 1
     settings = {"base": asdict(base), "model": asdict(params.model), "policy": policy,
-                "replicas": strategy.num_replicas_in_sync,
+                "replicas": strategy.num_replicas_in_sync, "workers": workers,
                 "train": {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "early_stopping_patience")}}
     state = RunState.open(paths.train_state, fingerprint(settings, [
         *(paths.processed / name for name in (CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)),
         *(Path(module.__file__) for module in MODEL_CODE)]))
-    lr_control = recipes.LearningRateControl(cfg, -(-train_images // cfg.batch_size))
+    images = train_images(paths.processed)
+    steps = -(-images // cfg.batch_size)
+    lr_control = recipes.LearningRateControl(cfg, steps)
     best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
     parts = {"learning_rate": lr_control, "best": best}
-    resumed = state.resumed_epoch()
+    resumed = state.resumed_epoch()  # always 0 across workers: they keep no backup to resume from
     if resumed:
         cfg = resume(state, resumed, cfg, parts)
+    train_data, val_data = datasets(paths.processed, cfg, base.seed, first_epoch=resumed)
     throughput = Throughput()
     start = time.perf_counter()
     with Live(dir=str(state.logs), resume=bool(resumed), save_dvc_exp=False, dvcyaml=None) as live:
         live.step = resumed
-        model = train(cfg, params.model, base, train_data, val_data, len(classes), stats, strategy=strategy,
-                      callbacks=[lr_control, best, throughput, DVCLiveCallback(live=live),
-                                 keras.callbacks.TensorBoard(str(state.logs / "tensorboard")),
-                                 StateBackup(state, parts)])
+        callbacks = [lr_control, best, throughput, DVCLiveCallback(live=live),
+                     keras.callbacks.TensorBoard(str(state.logs / "tensorboard"))]
+        model = train(cfg, params.model, base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
+                      strategy=strategy, callbacks=callbacks if cluster else [*callbacks, StateBackup(state, parts)],
+                      across_workers=bool(cluster))
     summary = {
         "recipe": cfg.recipe, "epochs": params.train.epochs, "epochs_run": resumed + throughput.epochs,
         "resumed_from_epoch": resumed, "stopped_early": best.stopped_early, "best_epoch": best.best_epoch,
         "best_loss": round(best.best, 6) if math.isfinite(best.best) else None,
         "wall_time_s": round(time.perf_counter() - start, 1),
-        "images_per_s": round(train_images * throughput.epochs / max(throughput.seconds, 1e-9), 1),
-        "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "precision": policy,
-        "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer,
+        "images_per_s": round(images * throughput.epochs / max(throughput.seconds, 1e-9), 1),
+        "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "workers": workers,
+        "precision": policy, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
+        "optimizer": cfg.optimizer,
     }
     log.info("training summary: %s", json.dumps(summary))
 

@@ -61,6 +61,13 @@ def test_missing_labels_file_is_named(tmp_path: Path, capsys, monkeypatch) -> No
     assert "error: models/labels.json: not found" in capsys.readouterr().err
 
 
+def test_train_worker_without_a_cluster_says_how_to_train_here(capsys, monkeypatch) -> None:
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert _main(["train-worker"]) == 1
+    assert "train-worker needs TF_CONFIG naming two or more tasks" in capsys.readouterr().err
+    # (two workers on 127.0.0.1: tests/stages/test_train.py)
+
+
 def test_no_command_is_a_usage_error(capsys) -> None:
     assert _main([]) == 2
     assert "usage: alexnet" in capsys.readouterr().err

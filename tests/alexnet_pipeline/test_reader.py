@@ -144,3 +144,21 @@ def test_training_crops_keep_shape_and_uint8_and_land_anywhere(tmp_path: Path) -
     assert not np.array_equal(batch, centres[order])  # not all centre crops
     again = np.concatenate(_collect(make_dataset(files, ShardFormat("raw", 12, 8), 4, training=True, seed=1))[0])
     assert np.array_equal(batch, again)  # the same seed, the same crops
+
+
+def test_training_epochs_stream_back_to_back_and_each_depends_only_on_its_number(tmp_path: Path) -> None:
+    stored = [noise_array(12, 12, seed=i) for i in range(10)]
+    files = write_test_shards(tmp_path, "train", [(Image.fromarray(p), i, f"k{i}") for i, p in
+                                                  enumerate(stored)], 4, encoding="raw")
+    shards = ShardFormat("raw", 12, 8)
+    both = make_dataset(files, shards, 4, training=True, seed=5, num_examples=10, epochs=(0, 2))
+    assert int(both.cardinality()) == 6  # 3 batches an epoch, the last of 2 images
+    images, labels = _collect(both)
+    assert [len(batch) for batch in labels] == [4, 4, 2, 4, 4, 2]
+    first, second = np.concatenate(labels[:3]), np.concatenate(labels[3:])
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(10))
+    assert first.tolist() != second.tolist()  # reshuffled
+    # A run resumed at epoch 1 (or another worker's pipeline) gets the same second epoch.
+    resumed_images, resumed_labels = _collect(make_dataset(files, shards, 4, training=True, seed=5, epochs=(1, 2)))
+    assert np.array_equal(np.concatenate(resumed_labels), second)
+    assert np.array_equal(np.concatenate(resumed_images), np.concatenate(images[3:]))

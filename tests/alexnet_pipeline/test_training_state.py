@@ -106,3 +106,14 @@ def test_best_checkpoint_ignores_a_nan_loss(tmp_path: Path) -> None:
     best.set_model(_tiny_model())
     best.on_epoch_end(0, {"val_loss": float("nan")})
     assert best.best_epoch == 0 and not (tmp_path / "best.keras").exists()
+
+
+def test_best_checkpoint_without_a_path_decides_like_one_but_writes_nothing(tmp_path: Path) -> None:
+    # a non-chief worker: it must stop early in the same epoch as the chief
+    writing, silent = BestCheckpoint(tmp_path / "best.keras", patience=1), BestCheckpoint(None, patience=1)
+    for callback in (writing, silent):
+        callback.set_model(_tiny_model())
+        for epoch, loss in enumerate([0.9, 0.7, 0.8]):
+            callback.on_epoch_end(epoch, {"val_loss": loss})
+    assert silent.state() == writing.state() == {"best": 0.7, "best_epoch": 2, "wait": 1, "stopped_early": True}
+    assert silent.model.stop_training and list(tmp_path.iterdir()) == [tmp_path / "best.keras"]

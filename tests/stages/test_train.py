@@ -1,12 +1,14 @@
 """train, as a process on real shards of the tiny sample: resume after a kill, determinism,
-outputs, early stopping, and training on two devices."""
+outputs, early stopping, training on two devices and on two workers."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -178,3 +180,68 @@ def test_a_diverging_run_stops_with_a_clear_error(project: Path) -> None:
     assert "error: train: the training loss became nan (diverged)" in completed.stderr
     assert "lower `train.learning_rate`" in completed.stderr and "Traceback" not in completed.stderr
     assert not (project / "models/alexnet.keras").exists()
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _per_epoch(tsv: Path) -> list[float]:
+    return [float(line.split("\t")[-1]) for line in tsv.read_text().splitlines()[1:]]
+
+
+def _images_per_epoch(log: str) -> list[int]:
+    return [int(n) for n in re.findall(r"this worker trained on (\d+) images", log)]
+
+
+def test_two_workers_on_localhost_train_as_one_machine_does(project: Path, tmp_path: Path) -> None:
+    # No dropout or lighting noise (drawn per replica) and LRN instead of batch norm (statistics
+    # per replica): what is left differs from one machine only by the order of float sums.
+    set_params(project, {("model", "variant"): "paper", ("model", "dropout"): 0.0,
+                         ("train", "lighting_std"): 0.0})
+    worker_project, single_project = tmp_path / "worker1", tmp_path / "single"
+    for copy in (worker_project, single_project):
+        shutil.copytree(project, copy, symlinks=True)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    # The same command on every host: the chief runs `dvc repro train`, the other the stage alone.
+    processes = [subprocess.Popen([str(Path(sys.executable).parent / "alexnet"), "train-worker"], cwd=cwd,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env={**subprocess_env(), "TF_CONFIG": json.dumps(
+                                      {"cluster": cluster, "task": {"type": "worker", "index": index}})})
+                 for index, cwd in enumerate((project, worker_project))]
+    try:
+        logs = [process.communicate(timeout=300)[0] for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    assert [process.returncode for process in processes] == [0, 0], logs
+    assert "worker 0 of 2 (the chief): " in logs[0] and "dvc repro train" in logs[0]
+    assert "this is worker 1" in logs[1] and "the chief writes the model" in logs[1]
+
+    # Both took part: each trained on its share of every global batch, together on every image.
+    splits = json.loads((project / "data/processed/splits.json").read_text())
+    chief_images, worker_images = _images_per_epoch(logs[0]), _images_per_epoch(logs[1])
+    assert len(chief_images) == len(worker_images) == 2 and min(chief_images + worker_images) > 0
+    assert {a + b for a, b in zip(chief_images, worker_images, strict=True)} == {sum(splits["train"].values())}
+    # Only the chief wrote: the model and the logs, recorded by DVC.
+    summary = json.loads((project / "reports/train/summary.json").read_text())
+    assert summary["workers"] == 2 and summary["replicas"] == 2 and summary["epochs_run"] == 2
+    assert "outs" in (project / "dvc.lock").read_text() and not (project / "checkpoints/train").exists()
+    assert not (worker_project / "models").exists() and not (worker_project / "reports/train").exists()
+
+    # The same model: an epoch's data depends only on its number, and each replica's loss is divided
+    # by the global batch size, so only the order of float sums differs.
+    assert run_command(TRAIN, single_project).returncode == 0
+    for name in ("train/loss", "train/accuracy", "eval/loss", "eval/accuracy"):
+        two, one = (_per_epoch(copy / "reports/train/plots/metrics" / f"{name}.tsv")
+                    for copy in (project, single_project))
+        assert two == pytest.approx(one, abs=1e-5), name
+    for a, b in zip(_weights(project / "models/alexnet.keras"), _weights(single_project / "models/alexnet.keras"),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)

@@ -1,0 +1,188 @@
+"""Training across hosts: `tf.distribute.MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
+
+Every host runs the train stage with its own `TF_CONFIG` (the cluster's addresses and this
+host's task). The chief (the `chief` task, else worker 0) is the only one that writes. Keras 3's
+`fit` fails under this strategy (keras-team/keras#20585: it reduces a data batch eagerly, and
+scalar logs along axis 0), so `fit_across_workers` runs the training step under `strategy.run`
+itself, epoch by epoch, calling the same callbacks `fit` would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+from alexnet_pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+TASK_TYPES = ("chief", "worker")
+
+
+@dataclass(frozen=True)
+class WorkerCluster:
+    """This process's place in a `TF_CONFIG` cluster of two or more training tasks."""
+
+    size: int
+    task_type: str
+    task_index: int
+    has_chief_task: bool
+
+    @property
+    def is_chief(self) -> bool:
+        """The one task that writes checkpoints, logs and the model."""
+        if self.has_chief_task:
+            return self.task_type == "chief"
+        return self.task_index == 0
+
+    @property
+    def rank(self) -> int:
+        """0 for the chief, then the workers in `TF_CONFIG` order."""
+        return self.task_index + (1 if self.has_chief_task and self.task_type == "worker" else 0)
+
+
+def _config_error(problem: str) -> PipelineError:
+    return PipelineError(
+        f"TF_CONFIG {problem}. It should look like "
+        '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}} '
+        "(README, Scaling out); unset it to train on this machine only")
+
+
+def cluster_from_env(environ: Mapping[str, str] = os.environ) -> WorkerCluster | None:
+    """The training cluster `TF_CONFIG` describes, or None without one (or with a single task)."""
+    raw = environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return None
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _config_error(f"is not valid JSON ({exc})") from None
+    cluster, task = (config.get("cluster"), config.get("task")) if isinstance(config, dict) else (None, None)
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise _config_error("needs a `cluster` and a `task` object")
+    unknown = sorted(set(cluster) - set(TASK_TYPES))
+    if unknown:
+        raise _config_error(f"has task types {unknown}: training uses only `chief` and `worker` "
+                            "(MultiWorkerMirroredStrategy has no parameter servers or evaluators)")
+    if not all(isinstance(cluster.get(kind, []), list) for kind in TASK_TYPES) or len(cluster.get("chief", [])) > 1:
+        raise _config_error("must list addresses under `worker` (and at most one under `chief`)")
+    task_type, task_index = task.get("type"), task.get("index")
+    if task_type not in cluster or not isinstance(task_index, int) \
+            or not 0 <= task_index < len(cluster[task_type]):
+        raise _config_error(f"has task {task!r}, which is not in its cluster {cluster!r}")
+    size = sum(len(cluster.get(kind, [])) for kind in TASK_TYPES)
+    if size < 2:
+        return None
+    return WorkerCluster(size, task_type, task_index, has_chief_task=bool(cluster.get("chief")))
+
+
+def make_strategy() -> tf.distribute.Strategy:
+    """The strategy for this host's part; create it before TensorFlow touches a device, since
+    collective ops are configured at start-up. It waits until every task has connected."""
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    log.info("joined a cluster of %d replicas", strategy.num_replicas_in_sync)
+    return strategy
+
+
+def split_by_element(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Every worker reads the same stream and takes its part of each global batch, so a step sees
+    the batch a single-machine run would (the default shards files, which need not divide evenly)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+class StepSums(NamedTuple):
+    """Sums over the examples of a step; epoch figures are ratios of their totals, exact however
+    a batch was split (a replica may even get no example of a short last batch)."""
+
+    loss: tf.Tensor
+    correct: tf.Tensor
+    examples: tf.Tensor
+
+
+def _sums(model: keras.Model, per_example_loss: keras.losses.Loss, images: tf.Tensor, labels: tf.Tensor,
+          training: bool) -> tuple[tf.Tensor, StepSums]:
+    """Forward one replica's examples; return its loss sum and its `StepSums` (loss with the
+    weight penalty per example, as Keras' `fit` reports it)."""
+    probabilities = model(images, training=training)
+    losses = per_example_loss(labels, probabilities)
+    examples = tf.cast(tf.shape(losses)[0], tf.float32)
+    penalty = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+    truth = labels if labels.shape.rank == 1 else tf.argmax(labels, axis=-1)
+    correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1), tf.cast(truth, tf.int64)),
+                                    tf.float32))
+    return tf.reduce_sum(losses), StepSums(tf.reduce_sum(losses) + examples * penalty, correct, examples)
+
+
+def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per_example_loss: keras.losses.Loss,
+                       train_data: tf.data.Dataset, validation_data: tf.data.Dataset | None, *, epochs: int,
+                       steps_per_epoch: int,
+                       callbacks: Sequence[keras.callbacks.Callback]) -> keras.callbacks.History:
+    """Fit `model` (built and compiled under `strategy`) as `model.fit` would, calling the same
+    callbacks with the same logs; `train_data` streams the epochs, `steps_per_epoch` batches each. Each global batch is split among the replicas of all workers;
+    a replica's loss is its sum over the global batch size, so the summed gradients equal one
+    machine's. Stops after an epoch whose loss is not finite or when `model.stop_training` is set."""
+    replicas = strategy.num_replicas_in_sync
+
+    def train_replica(images: tf.Tensor, labels: tf.Tensor) -> StepSums:
+        with tf.GradientTape() as tape:
+            loss_sum, sums = _sums(model, per_example_loss, images, labels, training=True)
+            global_examples = tf.distribute.get_replica_context().all_reduce("SUM", sums.examples)
+            penalty = tf.add_n(model.losses) if model.losses else 0.0
+            loss = tf.math.divide_no_nan(loss_sum, global_examples) + penalty / replicas
+            scaled = model.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, model.trainable_weights)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+        return sums
+
+    def step(replica_fn, batch) -> tuple[StepSums, tf.Tensor]:
+        sums = strategy.run(replica_fn, args=batch)
+        here = tf.add_n(strategy.experimental_local_results(sums.examples))
+        return StepSums(*(strategy.reduce("SUM", value, axis=None) for value in sums)), here
+
+    train_step = tf.function(lambda batch: step(train_replica, batch))
+    test_step = tf.function(lambda batch: step(
+        lambda images, labels: _sums(model, per_example_loss, images, labels, training=False)[1], batch))
+
+    def run_epoch(step_fn, batches, hooks: keras.callbacks.CallbackList | None = None) -> tuple[dict, int]:
+        totals, images_here = [0.0, 0.0, 0.0], 0
+        for index, batch in enumerate(batches):  # an epoch's steps, or a whole (val) dataset
+            if hooks:
+                hooks.on_train_batch_begin(index)
+            sums, here = step_fn(batch)
+            totals = [total + float(value) for total, value in zip(totals, sums, strict=True)]
+            images_here += int(here)
+            if hooks:
+                hooks.on_train_batch_end(index)
+        loss, correct, examples = totals
+        return {"loss": loss / max(examples, 1.0), "accuracy": correct / max(examples, 1.0)}, images_here
+
+    train_batches = iter(strategy.experimental_distribute_dataset(split_by_element(train_data)))
+    val_batches = (strategy.experimental_distribute_dataset(split_by_element(validation_data))
+                   if validation_data is not None else None)
+    history = keras.callbacks.History()
+    hooks = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=epochs, verbose=0)
+    model.stop_training = False
+    hooks.on_train_begin()
+    for epoch in range(epochs):
+        hooks.on_epoch_begin(epoch)
+        logs, images_here = run_epoch(train_step, itertools.islice(train_batches, steps_per_epoch), hooks)
+        if val_batches is not None:
+            logs.update({f"val_{name}": value for name, value in run_epoch(test_step, val_batches)[0].items()})
+        log.info("epoch %d/%d: this worker trained on %d images; loss %.4f", epoch + 1, epochs, images_here,
+                 logs["loss"])
+        hooks.on_epoch_end(epoch, logs)
+        if model.stop_training or not math.isfinite(logs["loss"]):
+            break
+    hooks.on_train_end()
+    return history
