@@ -110,18 +110,18 @@ class StepSums(NamedTuple):
     examples: tf.Tensor
 
 
-def _sums(model: keras.Model, per_example_loss: keras.losses.Loss, images: tf.Tensor, labels: tf.Tensor,
-          training: bool) -> tuple[tf.Tensor, StepSums]:
-    """Forward one replica's examples; return its loss sum and its `StepSums` (loss with the
-    weight penalty per example, as Keras' `fit` reports it)."""
+def _forward(model: keras.Model, per_example_loss: keras.losses.Loss, images: tf.Tensor, labels: tf.Tensor,
+             training: bool) -> tuple[tf.Tensor, tf.Tensor, StepSums]:
+    """Forward one replica's examples; return their loss sum, the weight penalty and the step's
+    `StepSums` (whose loss counts the penalty once per example, as Keras' `fit` reports it)."""
     probabilities = model(images, training=training)
-    losses = per_example_loss(labels, probabilities)
-    examples = tf.cast(tf.shape(losses)[0], tf.float32)
+    loss_sum = tf.reduce_sum(per_example_loss(labels, probabilities))
+    examples = tf.cast(tf.shape(images)[0], tf.float32)
     penalty = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
     truth = labels if labels.shape.rank == 1 else tf.argmax(labels, axis=-1)
     correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, axis=-1), tf.cast(truth, tf.int64)),
                                     tf.float32))
-    return tf.reduce_sum(losses), StepSums(tf.reduce_sum(losses) + examples * penalty, correct, examples)
+    return loss_sum, penalty, StepSums(loss_sum + examples * penalty, correct, examples)
 
 
 def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per_example_loss: keras.losses.Loss,
@@ -129,16 +129,16 @@ def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per
                        steps_per_epoch: int,
                        callbacks: Sequence[keras.callbacks.Callback]) -> keras.callbacks.History:
     """Fit `model` (built and compiled under `strategy`) as `model.fit` would, calling the same
-    callbacks with the same logs; `train_data` streams the epochs, `steps_per_epoch` batches each. Each global batch is split among the replicas of all workers;
-    a replica's loss is its sum over the global batch size, so the summed gradients equal one
-    machine's. Stops after an epoch whose loss is not finite or when `model.stop_training` is set."""
+    callbacks with the same logs; `train_data` streams the epochs, `steps_per_epoch` batches each.
+    Each global batch is split among the replicas of all workers; a replica's loss is its sum over
+    the global batch size, so the summed gradients equal one machine's. Stops after an epoch whose
+    loss is not finite or when `model.stop_training` is set."""
     replicas = strategy.num_replicas_in_sync
 
     def train_replica(images: tf.Tensor, labels: tf.Tensor) -> StepSums:
         with tf.GradientTape() as tape:
-            loss_sum, sums = _sums(model, per_example_loss, images, labels, training=True)
+            loss_sum, penalty, sums = _forward(model, per_example_loss, images, labels, training=True)
             global_examples = tf.distribute.get_replica_context().all_reduce("SUM", sums.examples)
-            penalty = tf.add_n(model.losses) if model.losses else 0.0
             loss = tf.math.divide_no_nan(loss_sum, global_examples) + penalty / replicas
             scaled = model.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, model.trainable_weights)
@@ -152,20 +152,21 @@ def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per
 
     train_step = tf.function(lambda batch: step(train_replica, batch))
     test_step = tf.function(lambda batch: step(
-        lambda images, labels: _sums(model, per_example_loss, images, labels, training=False)[1], batch))
+        lambda images, labels: _forward(model, per_example_loss, images, labels, training=False)[2], batch))
 
     def run_epoch(step_fn, batches, hooks: keras.callbacks.CallbackList | None = None) -> tuple[dict, int]:
-        totals, images_here = [0.0, 0.0, 0.0], 0
+        totals, images_here = StepSums(0.0, 0.0, 0.0), 0.0  # summed on the device: no sync per step
         for index, batch in enumerate(batches):  # an epoch's steps, or a whole (val) dataset
             if hooks:
                 hooks.on_train_batch_begin(index)
             sums, here = step_fn(batch)
-            totals = [total + float(value) for total, value in zip(totals, sums, strict=True)]
-            images_here += int(here)
+            totals = StepSums(*(total + value for total, value in zip(totals, sums, strict=True)))
+            images_here += here
             if hooks:
                 hooks.on_train_batch_end(index)
-        loss, correct, examples = totals
-        return {"loss": loss / max(examples, 1.0), "accuracy": correct / max(examples, 1.0)}, images_here
+        loss, correct, examples = (float(total) for total in totals)
+        return ({"loss": loss / max(examples, 1.0), "accuracy": correct / max(examples, 1.0)},
+                int(float(images_here)))
 
     train_batches = iter(strategy.experimental_distribute_dataset(split_by_element(train_data)))
     val_batches = (strategy.experimental_distribute_dataset(split_by_element(validation_data))
