@@ -1,7 +1,9 @@
 """Training across hosts: `tf.distribute.MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
 
 Every host runs the train stage with its own `TF_CONFIG` (the cluster's addresses and this
-host's task). The chief (the `chief` task, else worker 0) is the only one that writes. Keras 3's
+host's task). The chief (the `chief` task, else worker 0) is the only one that writes: checkpoints,
+logs and the model. A resumed run takes the chief's backup, which the chief sends to every
+worker (`agree_on_progress`, `copy_from_chief`), so only the chief needs the state folder. Keras 3's
 `fit` fails under this strategy (keras-team/keras#20585: it reduces a data batch eagerly, and
 scalar logs along axis 0), so `fit_across_workers` runs the training step under `strategy.run`
 itself, epoch by epoch, calling the same callbacks `fit` would.
@@ -22,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.training_state import Stateful, restore_progress
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,42 @@ def split_by_element(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+def _from_first_replica(strategy: tf.distribute.Strategy, values) -> list[tf.Tensor]:
+    """Replica 0's `values` (a list of tensors, read in each replica), on this worker. Replica 0
+    is the chief's first device; the others add zeros to an all-reduce."""
+
+    def replica_values():
+        context = tf.distribute.get_replica_context()
+        first = tf.equal(context.replica_id_in_sync_group, 0)
+        tensors = [tf.convert_to_tensor(value) for value in values()]
+        summable = [tensor if tensor.dtype.is_floating else tf.cast(tensor, tf.float64) for tensor in tensors]
+        return [context.all_reduce("SUM", tf.where(first, tensor, tf.zeros_like(tensor))) for tensor in summable]
+
+    reduced = tf.function(lambda: strategy.run(replica_values))()
+    return [strategy.experimental_local_results(value)[0] for value in reduced]
+
+
+def copy_from_chief(strategy: tf.distribute.Strategy, variables: Sequence[keras.Variable]) -> None:
+    """Give every worker the chief's values of `variables` (after the chief alone loaded a backup)."""
+    for variable, value in zip(variables, _from_first_replica(strategy, lambda: list(variables)), strict=True):
+        variable.assign(tf.cast(value, variable.dtype))
+
+
+def agree_on_progress(strategy: tf.distribute.Strategy, resumed: int, parts: dict[str, Stateful]) -> int:
+    """Every worker takes the chief's resumed epoch and callbacks' state (numbers and flags, each
+    kept in its local type); returns the epoch."""
+    fields = [(name, key, value) for name, part in sorted(parts.items())
+              for key, value in sorted(part.state().items())]
+    numbers = [float(resumed)] + [float(value) for _, _, value in fields]
+    [agreed] = _from_first_replica(strategy, lambda: [tf.constant(numbers, tf.float64)])
+    epoch, *values = agreed.numpy().tolist()
+    states: dict[str, dict] = {}
+    for (name, key, local), value in zip(fields, values, strict=True):
+        states.setdefault(name, {})[key] = type(local)(value)
+    restore_progress(states, parts)
+    return int(epoch)
+
+
 class StepSums(NamedTuple):
     """Sums over the examples of a step; epoch figures are ratios of their totals, exact however
     a batch was split (a replica may even get no example of a short last batch)."""
@@ -126,10 +165,12 @@ def _forward(model: keras.Model, per_example_loss: keras.losses.Loss, images: tf
 
 def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per_example_loss: keras.losses.Loss,
                        train_data: tf.data.Dataset, validation_data: tf.data.Dataset | None, *, epochs: int,
-                       steps_per_epoch: int,
-                       callbacks: Sequence[keras.callbacks.Callback]) -> keras.callbacks.History:
+                       steps_per_epoch: int, callbacks: Sequence[keras.callbacks.Callback],
+                       initial_epoch: int = 0) -> keras.callbacks.History:
     """Fit `model` (built and compiled under `strategy`) as `model.fit` would, calling the same
-    callbacks with the same logs; `train_data` streams the epochs, `steps_per_epoch` batches each.
+    callbacks with the same logs; `train_data` streams the epochs from `initial_epoch` on,
+    `steps_per_epoch` batches each. After the callbacks' `on_train_begin` (where the chief's
+    `BackupAndRestore` loads a backup), every worker takes the chief's weights and optimizer state.
     Each global batch is split among the replicas of all workers; a replica's loss is its sum over
     the global batch size, so the summed gradients equal one machine's. Stops after an epoch whose
     loss is not finite or when `model.stop_training` is set."""
@@ -174,8 +215,11 @@ def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per
     history = keras.callbacks.History()
     hooks = keras.callbacks.CallbackList([*callbacks, history], model=model, epochs=epochs, verbose=0)
     model.stop_training = False
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)  # its state is part of a backup
     hooks.on_train_begin()
-    for epoch in range(epochs):
+    copy_from_chief(strategy, [*model.variables, *model.optimizer.variables])
+    for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
         logs, images_here = run_epoch(train_step, itertools.islice(train_batches, steps_per_epoch), hooks)
         if val_batches is not None:

@@ -89,10 +89,11 @@ def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Datase
 def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data: tf.data.Dataset,
           val_data: tf.data.Dataset | None, num_classes: int, stats: dict[str, Any], *,
           steps_per_epoch: int | None = None, strategy: tf.distribute.Strategy | None = None,
-          callbacks: list[keras.callbacks.Callback] = (), across_workers: bool = False) -> keras.Model:
+          callbacks: list[keras.callbacks.Callback] = (), across_workers: bool = False,
+          initial_epoch: int = 0) -> keras.Model:
     """Build, compile and fit AlexNet (under `strategy`, if given; `across_workers` when that is a
     multi-worker strategy) on `train_data`'s epochs (`steps_per_epoch` batches each, or all of
-    it as one epoch); return the trained model."""
+    it as one epoch) from `initial_epoch` on; return the trained model."""
     keras.utils.set_random_seed(base.seed)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(cfg, model_cfg, base, num_classes, stats)
@@ -102,9 +103,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data
     if across_workers:
         history = multi_worker.fit_across_workers(model, strategy, cross_entropy(cfg, reduction=None), train_data,
                                                   val_data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
-                                                  callbacks=callbacks)
+                                                  callbacks=callbacks, initial_epoch=initial_epoch)
     else:
         history = model.fit(train_data, validation_data=val_data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
+                            initial_epoch=initial_epoch,
                             callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks], shuffle=False,
                             verbose=1 if sys.stdout.isatty() else 2)
     losses = history.history.get("loss", [])
@@ -148,13 +150,19 @@ def datasets(processed: Path, cfg: TrainConfig, seed: int,
 
 def resume(state: RunState, resumed: int, cfg: TrainConfig, parts: dict[str, Any]) -> TrainConfig:
     """Bring the callbacks and logs back to the interrupted run's last finished epoch; return the
-    config to fit with (no epochs left when that run had already finished training)."""
+    config to fit with (see `epochs_left`)."""
     log.info("resuming the interrupted run from epoch %d of %d (state in %s)", resumed, cfg.epochs, state.folder)
     restore_progress(state.callbacks_state(resumed), parts)
     state.trim_logs(resumed)
-    if parts["best"].stopped_early or resumed >= cfg.epochs:
+    return epochs_left(cfg, resumed, parts["best"])
+
+
+def epochs_left(cfg: TrainConfig, resumed: int, best: BestCheckpoint) -> TrainConfig:
+    """The config to fit a run resumed at epoch `resumed` with: no epochs left when it had already
+    finished training (all its epochs, or stopped early)."""
+    if resumed and (best.stopped_early or resumed >= cfg.epochs):
         log.info("that run had finished training (%s): saving its results",
-                 "stopped early" if parts["best"].stopped_early else f"{resumed} epochs")
+                 "stopped early" if best.stopped_early else f"{resumed} epochs")
         return dataclasses.replace(cfg, epochs=resumed)
     return cfg
 
@@ -180,13 +188,17 @@ def save_outputs(paths: PathsConfig, state: RunState, model: keras.Model, summar
 
 def follow_chief(cfg: TrainConfig, params: Params, cluster: multi_worker.WorkerCluster,
                  strategy: tf.distribute.Strategy, classes: list[str], stats: dict[str, Any]) -> None:
-    """A worker other than the chief: train its part of every step and write nothing. It keeps
-    the chief's learning-rate and early-stopping decisions (both follow the cluster-wide val loss)."""
-    train_data, val_data = datasets(params.paths.processed, cfg, params.base.seed)
+    """A worker other than the chief: train its part of every step and write nothing. It starts
+    from the chief's epoch, weights and callbacks' state (the chief alone keeps a backup) and takes
+    the same learning-rate and early-stopping decisions (both follow the cluster-wide val loss)."""
     steps = -(-train_images(params.paths.processed) // cfg.batch_size)
+    parts = {"learning_rate": recipes.LearningRateControl(cfg, steps),
+             "best": BestCheckpoint(None, cfg.early_stopping_patience)}
+    resumed = multi_worker.agree_on_progress(strategy, 0, parts)
+    cfg = epochs_left(cfg, resumed, parts["best"])
+    train_data, val_data = datasets(params.paths.processed, cfg, params.base.seed, first_epoch=resumed)
     train(cfg, params.model, params.base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
-          strategy=strategy, across_workers=True,
-          callbacks=[recipes.LearningRateControl(cfg, steps), BestCheckpoint(None, cfg.early_stopping_patience)])
+          strategy=strategy, across_workers=True, initial_epoch=resumed, callbacks=list(parts.values()))
     log.info("worker %d of %d done; the chief writes the model and the logs", cluster.rank, cluster.size)
 
 
@@ -223,9 +235,11 @@ def main(params: Params) -> None:
     lr_control = recipes.LearningRateControl(cfg, steps)
     best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
     parts = {"learning_rate": lr_control, "best": best}
-    resumed = state.resumed_epoch()  # always 0 across workers: they keep no backup to resume from
+    resumed = state.resumed_epoch()
     if resumed:
         cfg = resume(state, resumed, cfg, parts)
+    if cluster:
+        multi_worker.agree_on_progress(strategy, resumed, parts)
     train_data, val_data = datasets(paths.processed, cfg, base.seed, first_epoch=resumed)
     throughput = Throughput()
     start = time.perf_counter()
@@ -234,8 +248,8 @@ def main(params: Params) -> None:
         callbacks = [lr_control, best, throughput, DVCLiveCallback(live=live),
                      keras.callbacks.TensorBoard(str(state.logs / "tensorboard"))]
         model = train(cfg, params.model, base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
-                      strategy=strategy, callbacks=callbacks if cluster else [*callbacks, StateBackup(state, parts)],
-                      across_workers=bool(cluster))
+                      strategy=strategy, callbacks=[*callbacks, StateBackup(state, parts)],
+                      across_workers=bool(cluster), initial_epoch=resumed)
     summary = {
         "recipe": cfg.recipe, "epochs": params.train.epochs, "epochs_run": resumed + throughput.epochs,
         "resumed_from_epoch": resumed, "stopped_early": best.stopped_early, "best_epoch": best.best_epoch,
