@@ -28,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
 def _train_worker(args: argparse.Namespace) -> int:
     """This host's part of training across hosts (`TF_CONFIG`): the chief runs `dvc repro train`, so
     DVC records the outputs; every other worker runs the train stage, which writes nothing."""
-    from alexnet_pipeline.multi_worker import cluster_from_env
+    from alexnet_pipeline.tf_config import cluster_from_env
 
     cluster = cluster_from_env()
     if cluster is None:

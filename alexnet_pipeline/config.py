@@ -260,8 +260,10 @@ class ClusterConfig:
 
     preprocess: Literal["local", "dask"]  # local: preprocess.workers processes; dask: Prefect's DaskTaskRunner
     dask_address: str  # a running Dask scheduler; "" starts a local cluster of preprocess.workers processes
+    chief_wait_s: float  # across hosts (TF_CONFIG): how long a worker waits for the chief to start training
 
     def check(self) -> None:
+        _require(self.chief_wait_s > 0, "cluster.chief_wait_s", "must be > 0 (seconds)")
         _require(not self.dask_address or "://" in self.dask_address, "cluster.dask_address",
                  f"must be a scheduler address such as tcp://10.0.0.5:8786, got {self.dask_address!r}")
         _require(not self.dask_address or self.preprocess == "dask", "cluster.dask_address",

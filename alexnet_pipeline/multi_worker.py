@@ -1,7 +1,7 @@
 """Training across hosts: `tf.distribute.MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
 
 Every host runs the train stage with its own `TF_CONFIG` (the cluster's addresses and this
-host's task). The chief (the `chief` task, else worker 0) is the only one that writes: checkpoints,
+host's task: `tf_config`). The chief (the `chief` task, else worker 0) is the only one that writes: checkpoints,
 logs and the model. A resumed run takes the chief's backup, which the chief sends to every
 worker (`agree_on_progress`, `copy_from_chief`), so only the chief needs the state folder. Keras 3's
 `fit` fails under this strategy (keras-team/keras#20585: it reduces a data batch eagerly, and
@@ -12,80 +12,17 @@ itself, epoch by epoch, calling the same callbacks `fit` would.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
-from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.training_state import Stateful, restore_progress
 
 log = logging.getLogger(__name__)
-
-TASK_TYPES = ("chief", "worker")
-
-
-@dataclass(frozen=True)
-class WorkerCluster:
-    """This process's place in a `TF_CONFIG` cluster of two or more training tasks."""
-
-    size: int
-    task_type: str
-    task_index: int
-    has_chief_task: bool
-
-    @property
-    def is_chief(self) -> bool:
-        """The one task that writes checkpoints, logs and the model."""
-        if self.has_chief_task:
-            return self.task_type == "chief"
-        return self.task_index == 0
-
-    @property
-    def rank(self) -> int:
-        """0 for the chief, then the workers in `TF_CONFIG` order."""
-        return self.task_index + (1 if self.has_chief_task and self.task_type == "worker" else 0)
-
-
-def _config_error(problem: str) -> PipelineError:
-    return PipelineError(
-        f"TF_CONFIG {problem}. It should look like "
-        '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}} '
-        "(README, Scaling out); unset it to train on this machine only")
-
-
-def cluster_from_env(environ: Mapping[str, str] = os.environ) -> WorkerCluster | None:
-    """The training cluster `TF_CONFIG` describes, or None without one (or with a single task)."""
-    raw = environ.get("TF_CONFIG", "").strip()
-    if not raw:
-        return None
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise _config_error(f"is not valid JSON ({exc})") from None
-    cluster, task = (config.get("cluster"), config.get("task")) if isinstance(config, dict) else (None, None)
-    if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise _config_error("needs a `cluster` and a `task` object")
-    unknown = sorted(set(cluster) - set(TASK_TYPES))
-    if unknown:
-        raise _config_error(f"has task types {unknown}: training uses only `chief` and `worker` "
-                            "(MultiWorkerMirroredStrategy has no parameter servers or evaluators)")
-    if not all(isinstance(cluster.get(kind, []), list) for kind in TASK_TYPES) or len(cluster.get("chief", [])) > 1:
-        raise _config_error("must list addresses under `worker` (and at most one under `chief`)")
-    task_type, task_index = task.get("type"), task.get("index")
-    if task_type not in cluster or not isinstance(task_index, int) \
-            or not 0 <= task_index < len(cluster[task_type]):
-        raise _config_error(f"has task {task!r}, which is not in its cluster {cluster!r}")
-    size = sum(len(cluster.get(kind, [])) for kind in TASK_TYPES)
-    if size < 2:
-        return None
-    return WorkerCluster(size, task_type, task_index, has_chief_task=bool(cluster.get("chief")))
 
 
 def make_strategy() -> tf.distribute.Strategy:
@@ -98,7 +35,8 @@ def make_strategy() -> tf.distribute.Strategy:
 
 def split_by_element(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """Every worker reads the same stream and takes its part of each global batch, so a step sees
-    the batch a single-machine run would (the default shards files, which need not divide evenly)."""
+    the batch a single-machine run would (the default shards files, which need not divide evenly).
+    The stream must be read in a deterministic order for the parts to add up."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -163,52 +101,67 @@ def _forward(model: keras.Model, per_example_loss: keras.losses.Loss, images: tf
     return loss_sum, penalty, StepSums(loss_sum + examples * penalty, correct, examples)
 
 
+def _train_replica(model: keras.Model, per_example_loss: keras.losses.Loss, images: tf.Tensor,
+                   labels: tf.Tensor) -> StepSums:
+    """One replica's part of a training step. Its loss is its sum over the global batch size (all
+    replicas' examples), so the summed gradients are one machine's however the batch was split.
+    With loss scaling, gradients that overflow on any replica overflow on all of them, so every
+    worker's `LossScaleOptimizer` skips the step and lowers its scale alike (it decides from its
+    own replicas before the gradients are summed)."""
+    context = tf.distribute.get_replica_context()
+    with tf.GradientTape() as tape:
+        loss_sum, penalty, sums = _forward(model, per_example_loss, images, labels, training=True)
+        loss = (tf.math.divide_no_nan(loss_sum, context.all_reduce("SUM", sums.examples))
+                + penalty / context.num_replicas_in_sync)
+        scaled = model.optimizer.scale_loss(loss)
+    gradients = tape.gradient(scaled, model.trainable_weights)
+    if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients])
+        overflows = context.all_reduce("SUM", tf.cast(tf.logical_not(finite), tf.float32))
+        gradients = [g + tf.cast(tf.where(overflows > 0, float("nan"), 0.0), g.dtype) for g in gradients]
+    model.optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+    return sums
+
+
+def _step(strategy: tf.distribute.Strategy, replica_step: Callable, batch) -> tuple[StepSums, tf.Tensor]:
+    """Run `replica_step` on each replica's part of `batch`; the cluster's sums, and the number of
+    examples this worker's replicas had."""
+    sums = strategy.run(replica_step, args=batch)
+    here = tf.add_n(strategy.experimental_local_results(sums.examples))
+    return StepSums(*(strategy.reduce("SUM", value, axis=None) for value in sums)), here
+
+
+def _run_epoch(step: Callable, batches, hooks: keras.callbacks.CallbackList | None = None) -> tuple[dict, int]:
+    """Run `step` over `batches` (an epoch's training steps, with the batch callbacks, or the whole
+    val data); the epoch's loss and accuracy, and how many examples this worker had."""
+    totals, here = StepSums(0.0, 0.0, 0.0), 0.0  # summed on the device: no sync per step
+    for index, batch in enumerate(batches):
+        if hooks:
+            hooks.on_train_batch_begin(index)
+        sums, examples_here = step(batch)
+        totals = StepSums(*(total + value for total, value in zip(totals, sums, strict=True)))
+        here += examples_here
+        if hooks:
+            hooks.on_train_batch_end(index)
+    loss, correct, examples = (float(total) for total in totals)
+    return {"loss": loss / max(examples, 1.0), "accuracy": correct / max(examples, 1.0)}, int(float(here))
+
+
 def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per_example_loss: keras.losses.Loss,
                        train_data: tf.data.Dataset, validation_data: tf.data.Dataset | None, *, epochs: int,
                        steps_per_epoch: int, callbacks: Sequence[keras.callbacks.Callback],
                        initial_epoch: int = 0) -> keras.callbacks.History:
     """Fit `model` (built and compiled under `strategy`) as `model.fit` would, calling the same
     callbacks with the same logs; `train_data` streams the epochs from `initial_epoch` on,
-    `steps_per_epoch` batches each. After the callbacks' `on_train_begin` (where the chief's
-    `BackupAndRestore` loads a backup), every worker takes the chief's weights and optimizer state.
-    Each global batch is split among the replicas of all workers; a replica's loss is its sum over
-    the global batch size, so the summed gradients equal one machine's. Stops after an epoch whose
-    loss is not finite or when `model.stop_training` is set."""
-    replicas = strategy.num_replicas_in_sync
-
-    def train_replica(images: tf.Tensor, labels: tf.Tensor) -> StepSums:
-        with tf.GradientTape() as tape:
-            loss_sum, penalty, sums = _forward(model, per_example_loss, images, labels, training=True)
-            global_examples = tf.distribute.get_replica_context().all_reduce("SUM", sums.examples)
-            loss = tf.math.divide_no_nan(loss_sum, global_examples) + penalty / replicas
-            scaled = model.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled, model.trainable_weights)
-        model.optimizer.apply_gradients(zip(gradients, model.trainable_weights))
-        return sums
-
-    def step(replica_fn, batch) -> tuple[StepSums, tf.Tensor]:
-        sums = strategy.run(replica_fn, args=batch)
-        here = tf.add_n(strategy.experimental_local_results(sums.examples))
-        return StepSums(*(strategy.reduce("SUM", value, axis=None) for value in sums)), here
-
-    train_step = tf.function(lambda batch: step(train_replica, batch))
-    test_step = tf.function(lambda batch: step(
-        lambda images, labels: _forward(model, per_example_loss, images, labels, training=False)[2], batch))
-
-    def run_epoch(step_fn, batches, hooks: keras.callbacks.CallbackList | None = None) -> tuple[dict, int]:
-        totals, images_here = StepSums(0.0, 0.0, 0.0), 0.0  # summed on the device: no sync per step
-        for index, batch in enumerate(batches):  # an epoch's steps, or a whole (val) dataset
-            if hooks:
-                hooks.on_train_batch_begin(index)
-            sums, here = step_fn(batch)
-            totals = StepSums(*(total + value for total, value in zip(totals, sums, strict=True)))
-            images_here += here
-            if hooks:
-                hooks.on_train_batch_end(index)
-        loss, correct, examples = (float(total) for total in totals)
-        return ({"loss": loss / max(examples, 1.0), "accuracy": correct / max(examples, 1.0)},
-                int(float(images_here)))
-
+    `steps_per_epoch` batches each, every global batch split among the replicas of all workers.
+    After the callbacks' `on_train_begin` (where the chief's `BackupAndRestore` loads a backup),
+    every worker takes the chief's weights and optimizer state. Stops after an epoch whose loss is
+    not finite or when `model.stop_training` is set."""
+    train_step = tf.function(lambda batch: _step(
+        strategy, lambda images, labels: _train_replica(model, per_example_loss, images, labels), batch))
+    test_step = tf.function(lambda batch: _step(
+        strategy, lambda images, labels: _forward(model, per_example_loss, images, labels, training=False)[2],
+        batch))
     train_batches = iter(strategy.experimental_distribute_dataset(split_by_element(train_data)))
     val_batches = (strategy.experimental_distribute_dataset(split_by_element(validation_data))
                    if validation_data is not None else None)
@@ -221,9 +174,9 @@ def fit_across_workers(model: keras.Model, strategy: tf.distribute.Strategy, per
     copy_from_chief(strategy, [*model.variables, *model.optimizer.variables])
     for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
-        logs, images_here = run_epoch(train_step, itertools.islice(train_batches, steps_per_epoch), hooks)
+        logs, images_here = _run_epoch(train_step, itertools.islice(train_batches, steps_per_epoch), hooks)
         if val_batches is not None:
-            logs.update({f"val_{name}": value for name, value in run_epoch(test_step, val_batches)[0].items()})
+            logs.update({f"val_{name}": value for name, value in _run_epoch(test_step, val_batches)[0].items()})
         log.info("epoch %d/%d: this worker trained on %d images; loss %.4f", epoch + 1, epochs, images_here,
                  logs["loss"])
         hooks.on_epoch_end(epoch, logs)

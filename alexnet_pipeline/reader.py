@@ -6,9 +6,9 @@ Evaluation takes the centre crop. Then it batches and prefetches. Batches stay u
 the model casts, adds the paper's PCA lighting in training (`lighting.PCALighting`, on the
 accelerator) and normalizes its own input, so every consumer feeds it the same thing and the
 host moves a quarter of the bytes of float32. Training streams its epochs back to back, and an
-epoch's order, crops and flips depend only on the seed and the epoch's number, so a resumed run
-and a run across several workers see what an uninterrupted single-machine run sees
-(`deterministic` keeps the order). Memory is bounded by the shuffle buffer and prefetch,
+epoch's order, crops and flips depend only on the seed and the epoch's number: with
+`deterministic` (which keeps the order), a resumed run and a run across several workers see what
+an uninterrupted single-machine run sees. Memory is bounded by the shuffle buffer and prefetch,
 whatever the dataset size.
 """
 
@@ -61,7 +61,13 @@ def _parse(record: tf.Tensor, encoding: str) -> tuple[tf.Tensor, tf.Tensor, tf.T
     return image, example["label"], example["key"]
 
 
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Batches in an epoch of `images`: the last one may be short."""
+    return -(-images // batch_size)
+
+
 def _records(files: tf.data.Dataset, count: int, deterministic: bool) -> tf.data.Dataset:
+    """The records of shard `files`, up to 4 shards read at once."""
     return files.interleave(tf.data.TFRecordDataset, cycle_length=min(count, 4), num_parallel_calls=AUTOTUNE,
                             deterministic=deterministic)
 
@@ -108,8 +114,8 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
         dataset = tf.data.Dataset.range(*epochs).flat_map(lambda epoch: _training_epoch(
             files, shards.encoding, size, seed, epoch, flip, num_examples, deterministic).map(element).batch(batch_size))
         if num_examples is not None:
-            steps = -(-num_examples // batch_size)
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(range(*epochs)) * steps))
+            epoch_batches = steps_per_epoch(num_examples, batch_size)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(range(*epochs)) * epoch_batches))
         return dataset.prefetch(AUTOTUNE).with_options(options)
 
     dataset = _records(tf.data.Dataset.from_tensor_slices(files), len(files), deterministic)

@@ -27,7 +27,7 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from alexnet_pipeline import atomic, devices, lighting, multi_worker, recipes
+from alexnet_pipeline import atomic, devices, lighting, multi_worker, recipes, tf_config
 from alexnet_pipeline import model as model_module
 from alexnet_pipeline.artifacts import (
     CLASSES_FILE,
@@ -41,7 +41,7 @@ from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, PathsConfig
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.lighting import PCALighting
 from alexnet_pipeline.model import build_alexnet, describe, load_model
-from alexnet_pipeline.reader import make_dataset
+from alexnet_pipeline.reader import make_dataset, steps_per_epoch
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.tfrecords import ShardFormat, shard_files
 from alexnet_pipeline.training_state import (
@@ -89,18 +89,17 @@ def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Datase
 def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data: tf.data.Dataset,
           val_data: tf.data.Dataset | None, num_classes: int, stats: dict[str, Any], *,
           steps_per_epoch: int | None = None, strategy: tf.distribute.Strategy | None = None,
-          callbacks: list[keras.callbacks.Callback] = (), across_workers: bool = False,
-          initial_epoch: int = 0) -> keras.Model:
-    """Build, compile and fit AlexNet (under `strategy`, if given; `across_workers` when that is a
-    multi-worker strategy) on `train_data`'s epochs (`steps_per_epoch` batches each, or all of
-    it as one epoch) from `initial_epoch` on; return the trained model."""
+          callbacks: list[keras.callbacks.Callback] = (), initial_epoch: int = 0) -> keras.Model:
+    """Build, compile and fit AlexNet (under `strategy`, if given) on `train_data`'s epochs
+    (`steps_per_epoch` batches each, or all of it as one epoch) from `initial_epoch` on; return
+    the trained model. Across workers, `multi_worker` fits it, since Keras' `fit` cannot."""
     keras.utils.set_random_seed(base.seed)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(cfg, model_cfg, base, num_classes, stats)
     if cfg.label_smoothing:
         train_data = one_hot_labels(train_data, num_classes)
         val_data = one_hot_labels(val_data, num_classes) if val_data is not None else None
-    if across_workers:
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         history = multi_worker.fit_across_workers(model, strategy, cross_entropy(cfg, reduction=None), train_data,
                                                   val_data, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch,
                                                   callbacks=callbacks, initial_epoch=initial_epoch)
@@ -132,18 +131,20 @@ def train_images(processed: Path) -> int:
     return sum(json.loads((processed / SPLITS_FILE).read_text())["train"].values())
 
 
-def datasets(processed: Path, cfg: TrainConfig, seed: int,
-             first_epoch: int = 0) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+def datasets(processed: Path, cfg: TrainConfig, seed: int, first_epoch: int = 0,
+             across_workers: bool = False) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     """The train data from epoch `first_epoch` (from 0) on, and the val data (None without a val
-    split). At least one epoch is streamed, so a finished run's dataset is never empty."""
+    split). At least one epoch is streamed, so a finished run's dataset is never empty. Across
+    workers the order is always deterministic: each worker keeps its share of the same stream."""
+    in_order = cfg.deterministic or across_workers
     sizes = {split: sum(counts.values()) for split, counts in
              json.loads((processed / SPLITS_FILE).read_text()).items()}
     shards = ShardFormat.read(processed)
     train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True, seed=seed,
-                              flip=cfg.flip, num_examples=sizes["train"], deterministic=cfg.deterministic,
+                              flip=cfg.flip, num_examples=sizes["train"], deterministic=in_order,
                               epochs=(first_epoch, max(cfg.epochs, first_epoch + 1)))
     val_data = (make_dataset(shard_files(processed, "val"), shards, cfg.batch_size, training=False, seed=seed,
-                             num_examples=sizes["val"], deterministic=cfg.deterministic)
+                             num_examples=sizes["val"], deterministic=in_order)
                 if sizes.get("val") else None)
     return train_data, val_data
 
@@ -154,15 +155,17 @@ def resume(state: RunState, resumed: int, cfg: TrainConfig, parts: dict[str, Any
     log.info("resuming the interrupted run from epoch %d of %d (state in %s)", resumed, cfg.epochs, state.folder)
     restore_progress(state.callbacks_state(resumed), parts)
     state.trim_logs(resumed)
-    return epochs_left(cfg, resumed, parts["best"])
+    left = epochs_left(cfg, resumed, parts["best"])
+    if left.epochs == resumed:
+        log.info("that run had finished training (%s): saving its results",
+                 "stopped early" if parts["best"].stopped_early else f"{resumed} epochs")
+    return left
 
 
 def epochs_left(cfg: TrainConfig, resumed: int, best: BestCheckpoint) -> TrainConfig:
     """The config to fit a run resumed at epoch `resumed` with: no epochs left when it had already
     finished training (all its epochs, or stopped early)."""
     if resumed and (best.stopped_early or resumed >= cfg.epochs):
-        log.info("that run had finished training (%s): saving its results",
-                 "stopped early" if best.stopped_early else f"{resumed} epochs")
         return dataclasses.replace(cfg, epochs=resumed)
     return cfg
 
@@ -186,26 +189,29 @@ def save_outputs(paths: PathsConfig, state: RunState, model: keras.Model, summar
     state.finish()
 
 
-def follow_chief(cfg: TrainConfig, params: Params, cluster: multi_worker.WorkerCluster,
+def follow_chief(cfg: TrainConfig, params: Params, cluster: tf_config.WorkerCluster,
                  strategy: tf.distribute.Strategy, classes: list[str], stats: dict[str, Any]) -> None:
     """A worker other than the chief: train its part of every step and write nothing. It starts
     from the chief's epoch, weights and callbacks' state (the chief alone keeps a backup) and takes
     the same learning-rate and early-stopping decisions (both follow the cluster-wide val loss)."""
-    steps = -(-train_images(params.paths.processed) // cfg.batch_size)
+    steps = steps_per_epoch(train_images(params.paths.processed), cfg.batch_size)
     parts = {"learning_rate": recipes.LearningRateControl(cfg, steps),
              "best": BestCheckpoint(None, cfg.early_stopping_patience)}
     resumed = multi_worker.agree_on_progress(strategy, 0, parts)
     cfg = epochs_left(cfg, resumed, parts["best"])
-    train_data, val_data = datasets(params.paths.processed, cfg, params.base.seed, first_epoch=resumed)
+    train_data, val_data = datasets(params.paths.processed, cfg, params.base.seed, first_epoch=resumed,
+                                    across_workers=True)
     train(cfg, params.model, params.base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
-          strategy=strategy, across_workers=True, initial_epoch=resumed, callbacks=list(parts.values()))
+          strategy=strategy, initial_epoch=resumed, callbacks=list(parts.values()))
     log.info("worker %d of %d done; the chief writes the model and the logs", cluster.rank, cluster.size)
 
 
 def main(params: Params) -> None:
     """Train on paths.processed; write paths.model, best_model, labels and train_logs (the chief
     of a `TF_CONFIG` cluster writes; the other workers only train)."""
-    cluster = multi_worker.cluster_from_env()
+    cluster = tf_config.cluster_from_env()
+    if cluster and not cluster.is_chief:
+        tf_config.wait_for_chief(cluster, params.cluster.chief_wait_s)
     strategy = multi_worker.make_strategy() if cluster else None  # before any other TensorFlow op
     paths, base = params.paths, params.base
     cfg = recipes.effective(params.train)
@@ -231,7 +237,7 @@ def main(params: Params) -> None:
         *(paths.processed / name for name in (CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)),
         *(Path(module.__file__) for module in MODEL_CODE)]))
     images = train_images(paths.processed)
-    steps = -(-images // cfg.batch_size)
+    steps = steps_per_epoch(images, cfg.batch_size)
     lr_control = recipes.LearningRateControl(cfg, steps)
     best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
     parts = {"learning_rate": lr_control, "best": best}
@@ -240,7 +246,8 @@ def main(params: Params) -> None:
         cfg = resume(state, resumed, cfg, parts)
     if cluster:
         multi_worker.agree_on_progress(strategy, resumed, parts)
-    train_data, val_data = datasets(paths.processed, cfg, base.seed, first_epoch=resumed)
+    train_data, val_data = datasets(paths.processed, cfg, base.seed, first_epoch=resumed,
+                                    across_workers=bool(cluster))
     throughput = Throughput()
     start = time.perf_counter()
     with Live(dir=str(state.logs), resume=bool(resumed), save_dvc_exp=False, dvcyaml=None) as live:
@@ -248,8 +255,7 @@ def main(params: Params) -> None:
         callbacks = [lr_control, best, throughput, DVCLiveCallback(live=live),
                      keras.callbacks.TensorBoard(str(state.logs / "tensorboard"))]
         model = train(cfg, params.model, base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
-                      strategy=strategy, callbacks=[*callbacks, StateBackup(state, parts)],
-                      across_workers=bool(cluster), initial_epoch=resumed)
+                      strategy=strategy, callbacks=[*callbacks, StateBackup(state, parts)], initial_epoch=resumed)
     summary = {
         "recipe": cfg.recipe, "epochs": params.train.epochs, "epochs_run": resumed + throughput.epochs,
         "resumed_from_epoch": resumed, "stopped_early": best.stopped_early, "best_epoch": best.best_epoch,
