@@ -42,7 +42,7 @@ def test_dask_shards_are_byte_identical_to_a_single_process(tmp_path: Path, pref
         out.mkdir()
         # one process locally; two Dask worker processes
         cfg = replace(params.preprocess, workers=1 if engine == "local" else 2)
-        preprocess(manifest, raw, out, cfg, 67, 42, ClusterConfig(preprocess=engine, dask_address=""))
+        preprocess(manifest, raw, out, cfg, 67, 42, ClusterConfig(preprocess=engine, dask_address="", chief_wait_s=600.0))
         outputs[engine] = {path.name: sha256_of(path) for path in sorted(out.iterdir())}
 
     assert outputs["dask"] == outputs["local"]
