@@ -126,9 +126,10 @@ def float32_copy(model: keras.Model, build: Callable[[], keras.Model]) -> keras.
     return copy
 
 
-def train_images(processed: Path) -> int:
-    """The number of images in the train split (from splits.json)."""
-    return sum(json.loads((processed / SPLITS_FILE).read_text())["train"].values())
+def split_sizes(processed: Path) -> dict[str, int]:
+    """Images per split (from splits.json, which counts them per class)."""
+    return {split: sum(counts.values()) for split, counts in
+            json.loads((processed / SPLITS_FILE).read_text()).items()}
 
 
 def datasets(processed: Path, cfg: TrainConfig, seed: int, first_epoch: int = 0,
@@ -137,8 +138,7 @@ def datasets(processed: Path, cfg: TrainConfig, seed: int, first_epoch: int = 0,
     split). At least one epoch is streamed, so a finished run's dataset is never empty. Across
     workers the order is always deterministic: each worker keeps its share of the same stream."""
     in_order = cfg.deterministic or across_workers
-    sizes = {split: sum(counts.values()) for split, counts in
-             json.loads((processed / SPLITS_FILE).read_text()).items()}
+    sizes = split_sizes(processed)
     shards = ShardFormat.read(processed)
     train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True, seed=seed,
                               flip=cfg.flip, num_examples=sizes["train"], deterministic=in_order,
@@ -194,7 +194,7 @@ def follow_chief(cfg: TrainConfig, params: Params, cluster: tf_config.WorkerClus
     """A worker other than the chief: train its part of every step and write nothing. It starts
     from the chief's epoch, weights and callbacks' state (the chief alone keeps a backup) and takes
     the same learning-rate and early-stopping decisions (both follow the cluster-wide val loss)."""
-    steps = steps_per_epoch(train_images(params.paths.processed), cfg.batch_size)
+    steps = steps_per_epoch(split_sizes(params.paths.processed)["train"], cfg.batch_size)
     parts = {"learning_rate": recipes.LearningRateControl(cfg, steps),
              "best": BestCheckpoint(None, cfg.early_stopping_patience)}
     resumed = multi_worker.agree_on_progress(strategy, 0, parts)
@@ -236,7 +236,7 @@ def main(params: Params) -> None:
     state = RunState.open(paths.train_state, fingerprint(settings, [
         *(paths.processed / name for name in (CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)),
         *(Path(module.__file__) for module in MODEL_CODE)]))
-    images = train_images(paths.processed)
+    images = split_sizes(paths.processed)["train"]
     steps = steps_per_epoch(images, cfg.batch_size)
     lr_control = recipes.LearningRateControl(cfg, steps)
     best = BestCheckpoint(state.best_model, cfg.early_stopping_patience)
