@@ -84,7 +84,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be >= 1, got {args.top_k}")
     params = load_params(args.params)
-    model_path = Path(args.model) if args.model else params.paths.model
+    model_path = Path(args.model) if args.model else params.scored_model
     labels_path = Path(args.labels) if args.labels else params.paths.labels
     for required in (model_path, labels_path):
         if not required.exists():
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="print one JSON line of top classes per image")
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
-    predict.add_argument("--model", help="model file (default: paths.model in params.yaml)")
+    predict.add_argument("--model", help="model file (default: the evaluate.model one, paths.best_model or paths.model)")
     predict.add_argument("--labels", help="labels file (default: paths.labels in params.yaml)")
     predict.add_argument("--params", default="params.yaml", help="params file")
     predict.set_defaults(handler=_predict)

@@ -242,6 +242,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    model: Literal["best", "last"]  # which saved model evaluate, export, predict and the report use
     batch_size: int
     ten_crop: bool  # the paper's test: average over 4 corner + centre crops and their mirrors
 
@@ -282,6 +283,12 @@ class Params:
     evaluate: EvaluateConfig
     report: ReportConfig
     cluster: ClusterConfig
+
+    @property
+    def scored_model(self) -> Path:
+        """The model evaluate, export, predict and the report use: `evaluate.model` picks the
+        epoch with the lowest val loss (best) or the last epoch's."""
+        return self.paths.best_model if self.evaluate.model == "best" else self.paths.model
 
 
 def _require(condition: bool, key: str, message: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import layers
 
 from alexnet_pipeline import lighting  # noqa: F401  (registers PCALighting for load_model)
@@ -21,14 +22,16 @@ from alexnet_pipeline import lighting  # noqa: F401  (registers PCALighting for 
 INITIALIZERS = ("paper", "glorot", "he")
 VARIANTS = ("paper", "grouped", "bn")
 PAPER_BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")  # the paper's biases of 1
+LRN_SIZE, LRN_BIAS, LRN_ALPHA, LRN_BETA = 5, 2.0, 1e-4, 0.75  # the paper's n, k, alpha, beta
 
 
 def lrn_portable(inputs, size: int, bias: float, alpha: float, beta: float):
-    """LRN in keras.ops (any backend): the channel-window sum of squares as one matrix product."""
+    """LRN in keras.ops (any backend): the channel-window sum of squares as one matrix product.
+    On a symbolic input it adds Keras' own ops to a functional model, which plain Keras loads."""
     channels = inputs.shape[-1]
-    half = size // 2
-    band = [[1.0 if abs(i - j) <= half else 0.0 for j in range(channels)] for i in range(channels)]
-    window = keras.ops.matmul(keras.ops.square(inputs), keras.ops.convert_to_tensor(band, inputs.dtype))
+    offsets = np.abs(np.arange(channels)[:, None] - np.arange(channels)[None, :])
+    band = (offsets <= size // 2).astype(keras.backend.standardize_dtype(inputs.dtype))
+    window = keras.ops.matmul(keras.ops.square(inputs), band)
     return inputs / keras.ops.power(bias + alpha * window, beta)
 
 
@@ -37,8 +40,8 @@ class LocalResponseNormalization(layers.Layer):
     """The paper's LRN across channels: a / (k + alpha * sum of a^2 over n neighbours)^beta.
     TensorFlow's own op on that backend (far faster on a CPU), `lrn_portable` on the others."""
 
-    def __init__(self, size: int = 5, bias: float = 2.0, alpha: float = 1e-4, beta: float = 0.75,
-                 **kwargs) -> None:
+    def __init__(self, size: int = LRN_SIZE, bias: float = LRN_BIAS, alpha: float = LRN_ALPHA,
+                 beta: float = LRN_BETA, **kwargs) -> None:
         super().__init__(**kwargs)
         self.size, self.bias, self.alpha, self.beta = size, bias, alpha, beta
 
@@ -78,6 +81,7 @@ def build_alexnet(
     channel_std: Sequence[float] | None = None,
     augment: Sequence[layers.Layer] = (),
     weight_decay: float = 0.0,
+    portable: bool = False,
 ) -> keras.Model:
     """Build AlexNet taking RGB images with 0..255 pixel values (uint8 or float).
 
@@ -85,7 +89,9 @@ def build_alexnet(
     is the paper's: its gradient `weight_decay * w` joins each kernel's gradient (an L2 penalty of
     `weight_decay / 2 * |w|^2`), so it goes through momentum as in the paper's update rule. When
     `channel_mean`/`channel_std` are given, the model normalizes its own input (a weightless
-    layer), so a saved model needs nothing beside it to predict.
+    layer), so a saved model needs nothing beside it to predict. A `portable` model is made of
+    Keras' own layers and ops only (LRN as ops; give no `augment`), so plain Keras loads it
+    without this project: the models the train stage saves.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
@@ -115,6 +121,8 @@ def build_alexnet(
     def normalize(name: str):
         if variant == "bn":
             return layers.BatchNormalization(name=name)
+        if portable:
+            return lambda x: lrn_portable(x, LRN_SIZE, LRN_BIAS, LRN_ALPHA, LRN_BETA)
         return LocalResponseNormalization(name=name)
 
     def dense(units: int, name: str, activation: str = "relu", dtype: str | None = None):
@@ -169,5 +177,6 @@ def describe(model: keras.Model) -> dict:
 
 
 def load_model(path) -> keras.Model:
-    """Load a saved AlexNet; importing this module registers the custom layers first."""
+    """Load a saved AlexNet. The stage's models need plain Keras only; a training checkpoint has
+    this project's layers, which importing this module registers first."""
     return keras.models.load_model(path)

@@ -90,6 +90,14 @@ def diff_table(diff: list[dict[str, Any]], baseline_note: str) -> list[str]:
     return [*lines, "", f"Baseline: {baseline_note}."]
 
 
+def scored_model_text(model: dict[str, Any]) -> str:
+    """Which model the test figures score and its epoch, as evaluate recorded it in the metrics."""
+    best = model["choice"] == "best"
+    which = "the best epoch's model" if best else "the last epoch's model"
+    loss = f", lowest val loss {model['best_loss']:.4f}" if best and model["best_loss"] is not None else ""
+    return f"{which} (epoch {model['epoch']} of {model['epochs_run']}{loss}), {model['path']}"
+
+
 def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, Any]], baseline_note: str,
                     validation: dict[str, Any], summary: dict[str, Any] | None) -> str:
     """The report in Markdown: headline metrics and their diff, per-class table, validation."""
@@ -97,6 +105,7 @@ def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, An
     if summary:
         lines += [(f"Training: {summary['epochs_run']} epochs ({summary['recipe']} recipe), best epoch "
                    f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['images_per_s']} img/s."), ""]
+    lines += [f"Scored: {scored_model_text(metrics['model'])}.", ""]
     lines += diff_table(diff, baseline_note)
     lines += ["", "| class | precision | recall | F1 | support |",
               "|---|---|---|---|---|"]

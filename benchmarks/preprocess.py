@@ -69,7 +69,7 @@ def stage(manifest, raw: Path, workers: int) -> float:
         return len(manifest) / (time.perf_counter() - start)
 
 
-def _tree_rss_kib(root_pid: int) -> int:
+def tree_rss_kib(root_pid: int) -> int:
     """Resident memory of a process and all its descendants (the stage, its forkserver, workers)."""
     parents, rss = {}, {}
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -108,7 +108,7 @@ def peak_rss_mib(raw: Path, copies: int, work: Path) -> float:
                              env={**os.environ, "TQDM_DISABLE": "1"})
     peak = 0
     while child.poll() is None:
-        peak = max(peak, _tree_rss_kib(child.pid))
+        peak = max(peak, tree_rss_kib(child.pid))
         time.sleep(0.02)
     if child.returncode != 0:
         sys.exit(f"the stage failed on {copies}x the data")

@@ -1,6 +1,6 @@
-"""evaluate: score the trained model on the test shards.
+"""evaluate: score the trained model (`evaluate.model`: the best epoch's or the last) on the test shards.
 
-Writes `paths.metrics`: top-level `accuracy` and `loss` (over the paper's ten crops with
+Writes `paths.metrics`: which model was scored and from which epoch (`model`), top-level `accuracy` and `loss` (over the paper's ten crops with
 `evaluate.ten_crop`, the centre crop otherwise, with the ten-crop gain), `top5_accuracy` for 5
 classes or more, `per_class`, macro/weighted F1, the confusion matrix (counts and normalized),
 and for two classes the ROC AUC and average precision. `paths.eval_plots` gets the data of
@@ -28,6 +28,7 @@ from alexnet_pipeline.artifacts import (
     PR_FILE,
     PREDICTIONS_FILE,
     ROC_FILE,
+    TRAIN_SUMMARY_FILE,
 )
 from alexnet_pipeline.classification import binary_curves, classification_metrics
 from alexnet_pipeline.config import Params
@@ -110,16 +111,26 @@ def evaluate(true: np.ndarray, probabilities: np.ndarray, centre: np.ndarray, ke
     return metrics, files
 
 
+def scored_model(choice: str, path: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Which model is scored, from which epoch (counted from 1), out of how many the run trained
+    (train's summary.json). Without a finite loss there is no best epoch: the last one is saved."""
+    epoch = summary["best_epoch"] if choice == "best" and summary["best_epoch"] else summary["epochs_run"]
+    return {"choice": choice, "path": path, "epoch": epoch, "epochs_run": summary["epochs_run"],
+            "best_epoch": summary["best_epoch"] or None, "best_loss": summary["best_loss"]}
+
+
 def main(params: Params) -> None:
-    """Evaluate paths.model on the test shards of paths.processed."""
+    """Evaluate the `evaluate.model` model on the test shards of paths.processed."""
     paths, cfg = params.paths, params.evaluate
     files = shard_files(paths.processed, "test")
     if not files:
         raise PipelineError(f"{paths.processed}: no test shards; run the preprocess stage first")
-    if not paths.model.exists():
-        raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
+    summary_path = paths.train_logs / TRAIN_SUMMARY_FILE
+    for required in (params.scored_model, summary_path):
+        if not required.exists():
+            raise PipelineError(f"{required}: not found; run the train stage first")
     classes = json.loads(paths.labels.read_text())
-    model = load_model(paths.model)
+    model = load_model(params.scored_model)
     shards = ShardFormat.read(paths.processed)
     if cfg.ten_crop and shards.stored_size == shards.image_size:
         log.info("ten crops of images stored at the input size (preprocess.resize: %s) differ only by "
@@ -127,13 +138,14 @@ def main(params: Params) -> None:
     dataset = make_dataset(files, shards, cfg.batch_size, training=False, seed=params.base.seed,
                            ten_crop=cfg.ten_crop, keys=True)
     metrics, plot_files = evaluate(*predict_dataset(model, dataset), classes, cfg.ten_crop)
+    metrics["model"] = scored_model(cfg.model, str(params.scored_model), json.loads(summary_path.read_text()))
     atomic.write_json(paths.metrics, metrics)
     with atomic.atomic_path(paths.eval_plots) as tmp:
         tmp.mkdir()
         for name, text in plot_files.items():
             (tmp / name).write_text(text)
-    log.info("test accuracy %.4f, loss %.4f on %d images%s", metrics["accuracy"], metrics["loss"],
-             metrics["num_examples"], f" (ten crops; the centre crop alone: {metrics['ten_crop']['centre_accuracy']:.4f})"
+    log.info("%s model (epoch %d): test accuracy %.4f, loss %.4f on %d images%s", cfg.model,
+             metrics["model"]["epoch"], metrics["accuracy"], metrics["loss"], metrics["num_examples"], f" (ten crops; the centre crop alone: {metrics['ten_crop']['centre_accuracy']:.4f})"
              if cfg.ten_crop else "")
 
 

@@ -1,4 +1,4 @@
-"""export: write `paths.serving`, the trained model as a TensorFlow SavedModel for serving.
+"""export: write `paths.serving`, the `evaluate.model` model as a TensorFlow SavedModel for serving.
 
 Its `serving_default` signature takes encoded image bytes and applies the evaluation
 preprocessing in the graph (see `alexnet_pipeline.serving`); `labels.txt` lists the classes.
@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 
 
 def main(params: Params) -> None:
-    """Export paths.model with paths.labels to paths.serving."""
+    """Export the `evaluate.model` model with paths.labels to paths.serving."""
     paths = params.paths
-    if not paths.model.exists():
-        raise PipelineError(f"{paths.model}: no trained model; run the train stage first")
+    if not params.scored_model.exists():
+        raise PipelineError(f"{params.scored_model}: no trained model; run the train stage first")
     labels = json.loads(paths.labels.read_text())
     with atomic.atomic_path(paths.serving) as folder:
-        export_for_serving(load_model(paths.model), labels, ShardFormat.read(paths.processed),
+        export_for_serving(load_model(params.scored_model), labels, ShardFormat.read(paths.processed),
                            params.preprocess.resize, folder, ten_crop=params.evaluate.ten_crop)
     log.info("SavedModel for serving written to %s (signature serving_default: image_bytes)", paths.serving)
 

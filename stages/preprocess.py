@@ -1,6 +1,7 @@
 """preprocess: split, resize and shard the validated images into `paths.processed`.
 
-Outputs: `<split>-NNNNN-of-MMMMM.tfrecord` shards (train, val, test), `classes.json` (the class
+Outputs: `<split>-NNNNN-of-MMMMM.tfrecord` shards (train, val, test; images in a seeded order
+keyed on their content, classes mixed), `classes.json` (the class
 index), `stats.json` (per-channel mean/std of the train images and the eigenvalues/vectors of
 their RGB covariance, for the paper's PCA lighting augmentation), `shards.json` (how the shards
 store images) and `splits.json` (image counts per split and class). Shards are written by
@@ -33,19 +34,29 @@ from alexnet_pipeline.images import stored_size
 from alexnet_pipeline.layout import SPLITS
 from alexnet_pipeline.shard_format import shard_name
 from alexnet_pipeline.shard_writer import PixelStats, ShardJob, ShardSettings, write_shard_job
-from alexnet_pipeline.splitting import assign_splits
+from alexnet_pipeline.splitting import assign_splits, unit_hash
 from alexnet_pipeline.stage_runner import run_stage
 from alexnet_pipeline.workers import process_pool, worker_count
 
 log = logging.getLogger(__name__)
+SHARD_ORDER_SALT = "shard-order"  # keeps the order's hash apart from the split assignment's
+
+
+def shard_order(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """`rows` in a seeded order keyed on each image's content (ties, identical files, by path):
+    classes are mixed within and across shards, so a reader that draws from a few shards at a
+    time gets batches as mixed as a uniform shuffle's, at any dataset size; the order never
+    depends on how the files are named or listed."""
+    keys = [unit_hash(seed, f"{SHARD_ORDER_SALT}:{sha256}") for sha256 in rows["sha256"]]
+    return rows.assign(_order=keys).sort_values(["_order", "path"], kind="stable").drop(columns="_order")
 
 
 def plan_shards(manifest: pd.DataFrame, class_ids: dict[str, int], out_dir: Path,
-                shard_size: int) -> list[ShardJob]:
-    """Every split's images, sorted by path, cut into shards of `shard_size`."""
+                shard_size: int, seed: int) -> list[ShardJob]:
+    """Every split's images in `shard_order`, cut into shards of `shard_size`."""
     jobs = []
     for split in SPLITS:
-        rows = manifest[manifest["final_split"] == split].sort_values("path")
+        rows = shard_order(manifest[manifest["final_split"] == split], seed)
         images = [(row.path, class_ids[row.label], row.sha256) for row in rows.itertuples(index=False)]
         count = -(-len(images) // shard_size)
         for index in range(count):
@@ -64,7 +75,7 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
     class_ids = {name: index for index, name in enumerate(classes)}
     manifest = manifest.assign(final_split=assign_splits(manifest, cfg.val_fraction, seed,
                                                          cfg.test_fraction))
-    jobs = plan_shards(manifest, class_ids, out_dir, cfg.shard_size)
+    jobs = plan_shards(manifest, class_ids, out_dir, cfg.shard_size, seed)
     settings = ShardSettings(raw_dir, image_size, cfg.resize, cfg.encoding, cfg.jpeg_quality)
     workers = min(worker_count(cfg.workers), len(jobs))
     stats = PixelStats()

@@ -58,16 +58,17 @@ MODEL_CODE = (model_module, lighting, recipes)  # a resumed run must have been b
 
 
 def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_classes: int,
-                stats: dict[str, Any], compiled: bool = True) -> keras.Model:
-    """AlexNet with its input normalization and, in training, the paper's PCA lighting; compiled
-    with the recipe's optimizer and loss (unless `compiled` is false)."""
+                stats: dict[str, Any], inference: bool = False) -> keras.Model:
+    """AlexNet with its input normalization and the paper's PCA lighting, compiled with the
+    recipe's optimizer and loss; with `inference`, the uncompiled portable model the stage saves
+    (no lighting, Keras' own layers and ops only)."""
     augment = ([PCALighting(cfg.lighting_std, stats["eigenvalues"], stats["eigenvectors"], seed=base.seed,
-                            name="pca_lighting")] if cfg.lighting_std > 0 else [])
+                            name="pca_lighting")] if cfg.lighting_std > 0 and not inference else [])
     model = build_alexnet(num_classes, base.image_size, variant=model_cfg.variant,
                           dropout=model_cfg.dropout, init=model_cfg.init, seed=base.seed,
                           channel_mean=stats["mean"], channel_std=stats["std"], augment=augment,
-                          weight_decay=cfg.weight_decay)
-    if not compiled:
+                          weight_decay=cfg.weight_decay, portable=inference)
+    if inference:
         return model
     model.compile(optimizer=recipes.make_optimizer(cfg), loss=cross_entropy(cfg), metrics=["accuracy"],
                   jit_compile=cfg.jit_compile)
@@ -115,14 +116,20 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, train_data
     return model
 
 
-def float32_copy(model: keras.Model, build: Callable[[], keras.Model]) -> keras.Model:
-    """The same weights in an uncompiled float32 model (mixed precision keeps its variables in
-    float32), so that evaluation, prediction and serving run in full precision on any device."""
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
-        return model
+def inference_copy(model: keras.Model, build_inference: Callable[[], keras.Model]) -> keras.Model:
+    """The trained weights in the model users get: float32 (mixed precision keeps its variables in
+    float32), without training-only layers (PCA lighting) and made of Keras' own layers and ops,
+    so that plain Keras loads it and evaluation, prediction and serving run in full precision on any
+    device. `build_inference` makes the empty model; weights are copied layer by layer, by name."""
+    policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
-    copy = build()
-    copy.set_weights(model.get_weights())
+    try:
+        copy = build_inference()
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    for layer in copy.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
     return copy
 
 
@@ -171,18 +178,14 @@ def epochs_left(cfg: TrainConfig, resumed: int, best: BestCheckpoint) -> TrainCo
 
 
 def save_outputs(paths: PathsConfig, state: RunState, model: keras.Model, summary: dict[str, Any],
-                 classes: list[str], rebuild: Callable[[], keras.Model]) -> None:
+                 classes: list[str], build_inference: Callable[[], keras.Model]) -> None:
     """Write the stage's outputs, each atomically, from the finished run; then drop its state.
-    Models are saved in float32 (`rebuild` makes an empty one) whatever the training precision."""
+    Both models are saved as `inference_copy`s, whatever the training precision."""
     atomic.write_json(state.logs / TRAIN_SUMMARY_FILE, summary)
     atomic.write_json(state.logs / MODEL_SUMMARY_FILE, describe(model))
-    atomic.write_with(paths.model, float32_copy(model, rebuild).save)
-    if not state.best_model.exists():  # no epoch had a finite loss to compare
-        atomic.write_with(paths.best_model, float32_copy(model, rebuild).save)
-    elif summary["precision"] == "float32":
-        atomic.write_with(paths.best_model, lambda tmp: shutil.copyfile(state.best_model, tmp))
-    else:
-        atomic.write_with(paths.best_model, float32_copy(load_model(state.best_model), rebuild).save)
+    atomic.write_with(paths.model, inference_copy(model, build_inference).save)
+    best = load_model(state.best_model) if state.best_model.exists() else model  # else no finite loss
+    atomic.write_with(paths.best_model, inference_copy(best, build_inference).save)
     atomic.write_json(paths.labels, classes)
     with atomic.atomic_path(paths.train_logs) as logs_dir:
         shutil.move(state.logs, logs_dir)
@@ -269,7 +272,7 @@ def main(params: Params) -> None:
     log.info("training summary: %s", json.dumps(summary))
 
     save_outputs(paths, state, model, summary, classes,
-                 rebuild=lambda: build_model(cfg, params.model, base, len(classes), stats, compiled=False))
+                 build_inference=lambda: build_model(cfg, params.model, base, len(classes), stats, inference=True))
     log.info("model saved to %s, the best epoch's (%d) to %s", paths.model, best.best_epoch, paths.best_model)
 
 

@@ -7,10 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from alexnet_pipeline.config import load_params
+from alexnet_pipeline.images import encode_jpeg, prepare_image
 from alexnet_pipeline.model import load_model
-from tests.conftest import run
+from alexnet_pipeline.reader import decode, ten_crops
+from tests.conftest import REPO_ROOT, run
 
 pytestmark = pytest.mark.slow
 DVC = [sys.executable, "-m", "dvc"]
@@ -31,6 +35,11 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert "http://" not in html and "https://" not in html
 
     assert set(metrics["ten_crop"]) == {"centre_accuracy", "centre_loss", "gain"}
+    summary = json.loads((tiny_project / "reports/train/summary.json").read_text())
+    assert metrics["model"] == {"choice": "best", "path": "models/alexnet.best.keras", "epoch": summary["best_epoch"],
+                                "epochs_run": 2, "best_epoch": summary["best_epoch"],
+                                "best_loss": summary["best_loss"]}  # evaluate.model: best, as shipped
+    assert "Scored: the best epoch's model (epoch" in (tiny_project / "reports/report.md").read_text()
     eval_files = sorted(p.name for p in (tiny_project / "reports/eval").iterdir())
     assert eval_files == ["confusion.csv", "misclassified.csv", "predictions.csv"]  # 4 classes: no ROC
     assert "| accuracy |" in (tiny_project / "reports/report.md").read_text()
@@ -91,3 +100,45 @@ def test_exp_run_shows_in_metrics_and_params_diff(tiny_project: Path) -> None:
                     if line.startswith("| loss |"))
     assert loss_row == (f"| loss | {test_loss['new']:.4f} | {test_loss['old']:.4f} | "
                         f"{test_loss['new'] - test_loss['old']:+.4f} |")
+
+
+PLAIN_KERAS = """
+import importlib.util, json, sys
+project = sys.argv[1]
+sys.path = [entry for entry in sys.path if entry not in ("", project)]  # the editable install's entry
+assert importlib.util.find_spec("alexnet_pipeline") is None, "the project is importable"
+import keras, numpy as np
+crops = np.load(sys.argv[2])
+scores = {}
+for path in sys.argv[3:]:
+    model = keras.saving.load_model(path)
+    assert all(type(layer).__module__.startswith("keras.") for layer in model.layers), model.layers
+    probabilities = model.predict(crops.reshape(-1, *crops.shape[2:]), verbose=0)
+    scores[path] = probabilities.reshape(crops.shape[0], crops.shape[1], -1).mean(axis=1).tolist()
+print(json.dumps(scores))
+"""
+
+
+def test_saved_models_predict_with_plain_keras_as_alexnet_predict_does(tiny_project: Path, tmp_path: Path) -> None:
+    """Both saved models load in a Python that cannot import this project, hold no training-only
+    layer, and give `alexnet predict`'s probabilities on the same images (its ten crops)."""
+    params = load_params(tiny_project / "params.yaml")
+    images = sorted((tiny_project / "data/raw/test").rglob("*.jpg"))[::4]
+    size, quality = params.base.image_size, params.preprocess.jpeg_quality
+    crops = []
+    for image in images:  # what predict feeds the model: the stored square, JPEG as in the shards
+        square = prepare_image(image, size, params.preprocess.resize)
+        crops.append(ten_crops(decode(encode_jpeg(square, quality), square.height, square.width, "jpeg"), size))
+    np.save(tmp_path / "crops.npy", np.stack(crops))
+    models = [tiny_project / "models/alexnet.keras", tiny_project / "models/alexnet.best.keras"]
+    (tmp_path / "plain.py").write_text(PLAIN_KERAS)
+    plain = run([sys.executable, "-I", str(tmp_path / "plain.py"), str(REPO_ROOT), str(tmp_path / "crops.npy"),
+                 *map(str, models)], tmp_path)
+    scores = json.loads(plain.stdout.splitlines()[-1])
+    labels = json.loads((tiny_project / "models/labels.json").read_text())
+    for model in models:
+        predicted = run(["alexnet", "predict", "--model", str(model), "--top-k", str(len(labels)),
+                         *map(str, images)], tiny_project)
+        for line, expected in zip(predicted.stdout.splitlines(), scores[str(model)], strict=True):
+            probabilities = {entry["label"]: entry["prob"] for entry in json.loads(line)["top"]}
+            assert [probabilities[label] for label in labels] == pytest.approx(expected, abs=2e-6)

@@ -28,7 +28,7 @@ def test_console_script_predict_without_a_model_is_a_clean_error(tmp_path: Path)
     image = write_image(tmp_path / "cat.jpg")
     done = run_command([str(ALEXNET), "predict", str(image)], cwd=tmp_path)
     assert done.returncode == 1
-    assert "error: models/alexnet.keras: not found; train a model first" in done.stderr
+    assert "error: models/alexnet.best.keras: not found; train a model first" in done.stderr  # evaluate.model: best
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
 
@@ -77,7 +77,7 @@ def test_predict_prints_one_json_line_per_image(tmp_path: Path, capsys, caplog, 
     monkeypatch.chdir(tmp_path)
     _project(tmp_path)
     (tmp_path / "models").mkdir()
-    build_alexnet(2, 67, seed=0).save(tmp_path / "models" / "alexnet.keras")
+    build_alexnet(2, 67, seed=0).save(tmp_path / "models" / "alexnet.best.keras")  # evaluate.model: best
     (tmp_path / "models" / "labels.json").write_text(json.dumps(["cat", "dog"]))
     folder = tmp_path / "photos"
     write_image(folder / "a.jpg", size=(80, 60))

@@ -155,6 +155,45 @@ def test_a_saved_paper_model_loads_back_with_its_lrn(tmp_path) -> None:
     assert np.allclose(np.asarray(loaded(images, training=False)), np.asarray(model(images, training=False)))
 
 
+def _classes_in_saved_config(path) -> set[str]:
+    """Every (module, class) a saved .keras file names: what loading it must import."""
+    import json
+    import zipfile
+
+    found = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "class_name" in node and "module" in node:
+                found.add(f"{node['module']}.{node['class_name']}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    with zipfile.ZipFile(path) as archive:
+        walk(json.loads(archive.read("config.json")))
+    return found
+
+
+@pytest.mark.parametrize("variant", ["paper", "grouped", "bn"])
+def test_a_portable_model_is_keras_only_and_predicts_as_the_training_model(tmp_path, variant: str) -> None:
+    trained = build_alexnet(3, 67, variant=variant, seed=5, channel_mean=MEAN, channel_std=STD)
+    portable = build_alexnet(3, 67, variant=variant, seed=6, channel_mean=MEAN, channel_std=STD, portable=True)
+    portable.set_weights(trained.get_weights())
+    portable.save(tmp_path / "portable.keras")
+    classes = _classes_in_saved_config(tmp_path / "portable.keras")
+    assert classes and all(name.startswith("keras.") for name in classes), classes
+    images = np.random.default_rng(2).uniform(0, 255, size=(2, 67, 67, 3)).astype("float32")
+    loaded = keras.saving.load_model(tmp_path / "portable.keras")
+    assert np.allclose(np.asarray(loaded(images, training=False)), np.asarray(trained(images, training=False)),
+                       atol=1e-6)
+    if variant != "bn":  # the training model's own LRN layer is this project's
+        trained.save(tmp_path / "trained.keras")
+        assert any(not name.startswith("keras.") for name in _classes_in_saved_config(tmp_path / "trained.keras"))
+
+
 def test_unknown_variant_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown variant 'vgg'"):
         build_alexnet(2, 67, variant="vgg")

@@ -19,7 +19,9 @@ from tests.helpers import write_image
 
 NEW = {"accuracy": 0.75, "loss": 0.5, "macro_f1": 0.7, "weighted_f1": 0.71, "num_examples": 4, "classes": ["a", "b"],
        "per_class": {"a": {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 2},
-                     "b": {"precision": 0.667, "recall": 1.0, "f1": 0.8, "support": 2}}}
+                     "b": {"precision": 0.667, "recall": 1.0, "f1": 0.8, "support": 2}},
+       "model": {"choice": "best", "path": "models/alexnet.best.keras", "epoch": 2, "epochs_run": 3, "best_epoch": 2,
+                 "best_loss": 0.4567}}
 VALIDATION = {"success": True, "counts": {"files": 9, "invalid": 0, "duplicates": 1, "leaked": 0, "usable": 8}}
 
 
@@ -63,6 +65,8 @@ def test_markdown_report() -> None:
     assert "| loss | 0.5000 | - | - |" in text
     assert "| a | 1.000 | 0.500 | 0.667 | 2 |" in text
     assert "3 epochs (custom recipe), best epoch 2" in text and "Validation: passed; 9 files" in text
+    assert ("Scored: the best epoch's model (epoch 2 of 3, lowest val loss 0.4567), models/alexnet.best.keras."
+            in text)
 
 
 def test_no_committed_metrics_outside_a_repository(tmp_path: Path, monkeypatch) -> None:

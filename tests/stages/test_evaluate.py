@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from alexnet_pipeline.artifacts import SHARDS_FILE, TRAIN_SUMMARY_FILE
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.model import build_alexnet
@@ -85,5 +87,44 @@ def test_main_without_test_shards_is_a_clean_error(tmp_path: Path) -> None:
     params = load_params(write_params(tmp_path))
     params.paths.processed.mkdir(parents=True)
     with pytest.raises(PipelineError, match="no test shards"):
+        main(params)
+    assert not params.paths.metrics.exists()
+
+
+def _trained_project(root: Path, **overrides):
+    """Test shards, labels, train's summary and two different models: the best epoch's and the last."""
+    params = load_params(write_params(root, base__image_size=67, evaluate__ten_crop=False, **overrides))
+    paths = params.paths
+    write_test_shards(paths.processed, "test", [(Image.fromarray(noise_array(67, 67, seed=i)), i % 2,
+                                                 f"test/x/{i}.jpg") for i in range(6)], 3)
+    (paths.processed / SHARDS_FILE).write_text(json.dumps(
+        {"encoding": "jpeg", "resize": "crop", "image_size": 67, "stored_size": 67, "jpeg_quality": 95}))
+    paths.model.parent.mkdir(parents=True, exist_ok=True)
+    build_alexnet(2, 67, seed=1).save(paths.model)
+    build_alexnet(2, 67, seed=2).save(paths.best_model)
+    paths.labels.write_text(json.dumps(["a", "b"]))
+    paths.train_logs.mkdir(parents=True)
+    (paths.train_logs / TRAIN_SUMMARY_FILE).write_text(json.dumps({"epochs_run": 3, "best_epoch": 1,
+                                                                   "best_loss": 0.25}))
+    return params
+
+
+def test_evaluate_model_picks_the_best_or_the_last_epochs_model_and_says_which(tmp_path: Path) -> None:
+    scored = {}
+    for choice in ("best", "last"):
+        params = _trained_project(tmp_path / choice, evaluate__model=choice)
+        main(params)
+        scored[choice] = json.loads(params.paths.metrics.read_text())
+    assert scored["best"]["model"] == {"choice": "best", "path": str(tmp_path / "best/models/alexnet.best.keras"),
+                                       "epoch": 1, "epochs_run": 3, "best_epoch": 1, "best_loss": 0.25}
+    assert scored["last"]["model"] == {"choice": "last", "path": str(tmp_path / "last/models/alexnet.keras"),
+                                       "epoch": 3, "epochs_run": 3, "best_epoch": 1, "best_loss": 0.25}
+    assert scored["best"]["loss"] != scored["last"]["loss"]  # two different models were scored
+
+
+def test_main_without_trains_summary_names_it(tmp_path: Path) -> None:
+    params = _trained_project(tmp_path)
+    (params.paths.train_logs / TRAIN_SUMMARY_FILE).unlink()
+    with pytest.raises(PipelineError, match=r"reports/train/summary.json: not found; run the train stage first"):
         main(params)
     assert not params.paths.metrics.exists()

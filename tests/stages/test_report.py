@@ -43,6 +43,8 @@ METRICS = {
     "per_class": {"ocelot": {"precision": 1.0, "recall": 0.5, "f1": 0.666667, "support": 2},
                   "zebra": {"precision": 0.666667, "recall": 1.0, "f1": 0.8, "support": 2}},
     "confusion_matrix": [[1, 1], [0, 2]], "classes": CLASSES,
+    "model": {"choice": "best", "path": "models/alexnet.best.keras", "epoch": 5, "epochs_run": 6, "best_epoch": 5,
+              "best_loss": 0.31},
 }
 HISTORY = {"loss": {"train": [(0, 1.2), (1, 0.9)], "val": [(0, 1.3), (1, 1.0)]},
            "accuracy": {"train": [(0, 0.4), (1, 0.6)], "val": [(0, 0.5), (1, 0.55)]}}
@@ -169,6 +171,8 @@ def test_report_shows_model_summary_samples_and_the_diff(params) -> None:
                          samples=SAMPLES, diff=DIFF, baseline_note="the metrics committed at HEAD")
     assert "58,289,538 parameters" in html and "55 x 55 x 96" in html and "34,944" in html
     assert "6 epochs (paper recipe, resumed from epoch 2); best epoch 5" in html
+    assert ("Scored: the best epoch&#39;s model (epoch 5 of 6, lowest val loss 0.3100), "
+            "models/alexnet.best.keras.") in html
     assert 'class="wrong"' in html and 'class="right"' in html and "truly zebra (0.09)" in html
     assert "data:image/jpeg;base64,/9j/AAAA" in html
     assert "Baseline: the metrics committed at HEAD." in html
@@ -179,3 +183,9 @@ def test_report_names_the_kaggle_dataset_and_version(params) -> None:
     layout = {**LAYOUT, "source": "kaggle", "dataset": "tongpython/cat-and-dog", "version": 1}
     html = render_report(params, layout, SPLITS, VALIDATION, METRICS, HISTORY)
     assert "<code>kaggle</code> dataset tongpython/cat-and-dog version 1" in html
+
+
+def test_report_names_the_last_epochs_model_when_that_is_scored(params) -> None:
+    last = {**METRICS, "model": {**METRICS["model"], "choice": "last", "epoch": 6, "path": "models/alexnet.keras"}}
+    html = render_report(params, LAYOUT, SPLITS, VALIDATION, last, HISTORY)
+    assert "Scored: the last epoch&#39;s model (epoch 6 of 6), models/alexnet.keras." in html
