@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -44,7 +45,10 @@ def _train_worker(args: argparse.Namespace) -> int:
 
 
 def _flow(args: argparse.Namespace) -> int:
-    """Run the Prefect flow once; print what each stage did, or the reason it failed."""
+    """Run the Prefect flow once; print what each stage did, or the reason it failed. A temporary
+    Prefect server sends no telemetry: its heartbeat needs the network and, under load, fails on
+    a locked database with a traceback in the run's output."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from pipelines.flow import alexnet_pipeline
 
     state = alexnet_pipeline(project_dir=args.project_dir, overrides=args.set_param, until=args.until,

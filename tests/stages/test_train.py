@@ -246,14 +246,19 @@ def test_two_workers_on_localhost_resume_and_train_as_one_machine_does(project: 
     assert "outs" in (project / "dvc.lock").read_text() and not (project / "checkpoints/train").exists()
     assert not (worker_project / "models").exists() and not (worker_project / "reports/train").exists()
 
-    # The model of one uninterrupted machine: an epoch's data depends only on its number, each
-    # replica's loss is divided by the global batch size, and the resumed workers started from the
-    # chief's backup, so only the order of float sums differs.
+    # The model of one uninterrupted machine: an epoch's data depends only on its number (bit for
+    # bit, resumed or not), each replica's loss is divided by the global batch size, and the resumed
+    # workers started from the chief's backup, so only the order of float sums differs. Adam divides
+    # each step by the root of its squared-gradient average, which magnifies that noise in
+    # near-zero gradients: on these shards the first epoch agrees within 5e-8 and the gap grows about
+    # 5x an epoch, to 1.1e-4 in val loss and 6e-4 in a weight after 3 (another order of the same
+    # images, or another initialisation, moves losses and weights by 1e-2).
     assert run_command(TRAIN, single_project).returncode == 0
     for name in ("train/loss", "train/accuracy", "eval/loss", "eval/accuracy"):
         two, one = (_per_epoch(copy / "reports/train/plots/metrics" / f"{name}.tsv")
                     for copy in (project, single_project))
-        assert len(two) == 3 and two == pytest.approx(one, abs=1e-5), name
+        assert len(two) == 3 and two[0] == pytest.approx(one[0], abs=1e-6), name
+        assert two == pytest.approx(one, abs=1e-3), name
     for a, b in zip(_weights(project / "models/alexnet.keras"), _weights(single_project / "models/alexnet.keras"),
                     strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-3)
