@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="print one JSON line of top classes per image")
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
-    predict.add_argument("--model", help="model file (default: the evaluate.model one, paths.best_model or paths.model)")
+    predict.add_argument("--model", help="model file (default: the evaluate.model one: paths.best_model "
+                         "or paths.model)")
     predict.add_argument("--labels", help="labels file (default: paths.labels in params.yaml)")
     predict.add_argument("--params", default="params.yaml", help="params file")
     predict.set_defaults(handler=_predict)

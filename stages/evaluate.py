@@ -1,7 +1,8 @@
-"""evaluate: score the trained model (`evaluate.model`: the best epoch's or the last) on the test shards.
+"""evaluate: score the `evaluate.model` model (the best epoch's or the last) on the test shards.
 
-Writes `paths.metrics`: which model was scored and from which epoch (`model`), top-level `accuracy` and `loss` (over the paper's ten crops with
-`evaluate.ten_crop`, the centre crop otherwise, with the ten-crop gain), `top5_accuracy` for 5
+Writes `paths.metrics`: which model was scored and from which epoch (`model`), top-level
+`accuracy` and `loss` (over the paper's ten crops with `evaluate.ten_crop`, the centre crop
+otherwise, with the ten-crop gain), `top5_accuracy` for 5
 classes or more, `per_class`, macro/weighted F1, the confusion matrix (counts and normalized),
 and for two classes the ROC AUC and average precision. `paths.eval_plots` gets the data of
 `dvc plots`: `confusion.csv` (actual,predicted per image), `roc.csv` and `pr.csv` (two classes),
@@ -144,9 +145,10 @@ def main(params: Params) -> None:
         tmp.mkdir()
         for name, text in plot_files.items():
             (tmp / name).write_text(text)
+    centre = (f" (ten crops; the centre crop alone: {metrics['ten_crop']['centre_accuracy']:.4f})"
+              if cfg.ten_crop else "")
     log.info("%s model (epoch %d): test accuracy %.4f, loss %.4f on %d images%s", cfg.model,
-             metrics["model"]["epoch"], metrics["accuracy"], metrics["loss"], metrics["num_examples"], f" (ten crops; the centre crop alone: {metrics['ten_crop']['centre_accuracy']:.4f})"
-             if cfg.ten_crop else "")
+             metrics["model"]["epoch"], metrics["accuracy"], metrics["loss"], metrics["num_examples"], centre)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """preprocess: split, resize and shard the validated images into `paths.processed`.
 
 Outputs: `<split>-NNNNN-of-MMMMM.tfrecord` shards (train, val, test; images in a seeded order
-keyed on their content, classes mixed), `classes.json` (the class
-index), `stats.json` (per-channel mean/std of the train images and the eigenvalues/vectors of
-their RGB covariance, for the paper's PCA lighting augmentation), `shards.json` (how the shards
-store images) and `splits.json` (image counts per split and class). Shards are written by
+keyed on their content, classes mixed), `classes.json` (the class index), `stats.json`
+(per-channel mean/std of the train images and the eigenvalues/vectors of their RGB covariance,
+for the paper's PCA lighting augmentation), `shards.json` (how the shards store images) and
+`splits.json` (image counts per split and class). Shards are written by
 parallel worker processes, each shard under a temporary name and then renamed; images stream
 through one at a time, so memory does not grow with the dataset. This module does not import
 TensorFlow (shard_format writes the records), so workers start fast.
