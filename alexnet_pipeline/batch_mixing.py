@@ -56,7 +56,8 @@ def batch_mixing(label_batches: Iterable[np.ndarray]) -> Mixing:
     counts = Counter(int(label) for labels in batches for label in labels)
     distinct = [len(np.unique(labels)) for labels in batches]
     class_counts = list(counts.values())
-    uniform = [expected_distinct(class_counts, len(labels)) for labels in batches]
+    per_size = {size: expected_distinct(class_counts, size) for size in {len(labels) for labels in batches}}
+    uniform = [per_size[len(labels)] for labels in batches]
     return Mixing(len(batches), float(np.mean(distinct)), int(min(distinct)), float(np.mean(uniform)))
 
 

@@ -69,22 +69,32 @@ def stage(manifest, raw: Path, workers: int) -> float:
         return len(manifest) / (time.perf_counter() - start)
 
 
-def tree_rss_kib(root_pid: int) -> int:
-    """Resident memory of a process and all its descendants (the stage, its forkserver, workers)."""
-    parents, rss = {}, {}
+def process_table() -> dict[int, tuple[int, int, bytes]]:
+    """Every process now: pid -> (parent pid, resident KiB, command line with NUL separators)."""
+    table = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            cmdline = (status.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        pid = int(status.parent.name)
-        parents[pid] = int(fields["PPid"])
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
-    tree, changed = {root_pid}, True
+        table[int(status.parent.name)] = (int(fields["PPid"]), int(fields.get("VmRSS", "0 kB").split()[0]), cmdline)
+    return table
+
+
+def descendants(table: dict[int, tuple[int, int, bytes]], roots: set[int]) -> set[int]:
+    """`roots` and every process below them in `table`."""
+    tree, changed = set(roots), True
     while changed:
-        grown = tree | {pid for pid, parent in parents.items() if parent in tree}
+        grown = tree | {pid for pid, (parent, _, _) in table.items() if parent in tree}
         changed, tree = grown != tree, grown
-    return sum(rss.get(pid, 0) for pid in tree)
+    return tree
+
+
+def tree_rss_kib(root_pid: int, table: dict[int, tuple[int, int, bytes]] | None = None) -> int:
+    """Resident memory of a process and all its descendants (the stage, its forkserver, workers)."""
+    table = process_table() if table is None else table
+    return sum(table[pid][1] for pid in descendants(table, {root_pid}) if pid in table)
 
 
 def peak_rss_mib(raw: Path, copies: int, work: Path) -> float:

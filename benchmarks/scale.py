@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from alexnet_pipeline.sample_data import TEXTURES, SampleSpec, render_image
-from benchmarks.preprocess import tree_rss_kib
+from benchmarks.preprocess import descendants, process_table, tree_rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["alexnet_pipeline", "stages", "pipelines", ".dvc", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"]
@@ -83,31 +83,6 @@ def make_project(folder: Path, dataset: Path, batch: int) -> Path:
     return folder
 
 
-def _stage_pids(tree_root: int) -> list[int]:
-    """The topmost processes under `tree_root` that run a stage module (`python -m stages.NAME`);
-    their forked workers, which carry the same command line, are in their subtrees."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"-m\x00stages." in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    under = [pid for pid in found if pid != tree_root and _descends_from(pid, tree_root)]
-    return [pid for pid in under if not any(_descends_from(pid, other) for other in under if other != pid)]
-
-
-def _descends_from(pid: int, ancestor: int) -> bool:
-    while pid > 1:
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            return False
-        if pid == ancestor:
-            return True
-    return False
-
-
 def timed(command: list[str], cwd: Path) -> dict[str, float]:
     """Run `command`; its wall time and the peak RSS (MiB) of its process tree and of the stage
     processes in it, sampled every 50 ms."""
@@ -118,8 +93,13 @@ def timed(command: list[str], cwd: Path) -> dict[str, float]:
     child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tree_peak = stage_peak = 0
     while child.poll() is None:
-        tree_peak = max(tree_peak, tree_rss_kib(child.pid))
-        stage_peak = max(stage_peak, sum(tree_rss_kib(pid) for pid in _stage_pids(child.pid)))
+        table = process_table()  # one look at /proc per sample
+        tree_peak = max(tree_peak, tree_rss_kib(child.pid, table))
+        # the stage's processes (`python -m stages.NAME`) and theirs: forked workers share its command
+        # line, and a set counts each process once
+        stages = {pid for pid in descendants(table, {child.pid})
+                  if pid in table and b"-m\x00stages." in table[pid][2]}
+        stage_peak = max(stage_peak, sum(table[pid][1] for pid in descendants(table, stages) if pid in table))
         time.sleep(0.05)
     wall = time.perf_counter() - start
     output = child.stdout.read()
