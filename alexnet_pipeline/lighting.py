@@ -22,11 +22,13 @@ class PCALighting(layers.Layer):
     """Adds per-image PCA colour noise to 0..255 RGB batches in training; clips to 0..255.
 
     `eigenvalues` (largest first) and `eigenvectors` (as columns) describe the RGB covariance of
-    the train set in 0..255 units, as preprocess writes them to stats.json."""
+    the train set in 0..255 units, as preprocess writes them to stats.json. It computes in float32
+    under any policy: bfloat16 holds 0..255 to a step of 1 above 128, coarser than the shifts."""
 
     def __init__(self, stddev: float = 0.1, eigenvalues: Sequence[float] = (0.0, 0.0, 0.0),
                  eigenvectors: Sequence[Sequence[float]] = IDENTITY, seed: int | None = None,
                  **kwargs) -> None:
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.stddev = float(stddev)
         self.eigenvalues = [float(v) for v in eigenvalues]

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from alexnet_pipeline.config import PlateauConfig, TrainConfig
+from alexnet_pipeline.fused_optimizers import FusedAdam, FusedSGD
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,11 @@ def effective(cfg: TrainConfig) -> TrainConfig:
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """SGD with momentum or Adam at `learning_rate` (weight decay is in the model's kernels)."""
+    """SGD with momentum or Adam at `learning_rate` (weight decay is in the model's kernels),
+    each updating a variable in one fused kernel."""
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
-    return keras.optimizers.Adam(cfg.learning_rate)
+        return FusedSGD(cfg.learning_rate, momentum=cfg.momentum)
+    return FusedAdam(cfg.learning_rate)
 
 
 class LearningRateControl(keras.callbacks.Callback):

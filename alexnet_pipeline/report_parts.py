@@ -98,13 +98,20 @@ def scored_model_text(model: dict[str, Any]) -> str:
     return f"{which} (epoch {model['epoch']} of {model['epochs_run']}{loss}), {model['path']}"
 
 
+def precision_text(summary: dict[str, Any]) -> str:
+    """The precision training ran in and why (a summary from before the reason was recorded has none)."""
+    reason = summary.get("precision_reason")
+    return f"{summary['precision']} ({reason})" if reason else summary["precision"]
+
+
 def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, Any]], baseline_note: str,
                     validation: dict[str, Any], summary: dict[str, Any] | None) -> str:
     """The report in Markdown: headline metrics and their diff, per-class table, validation."""
     lines = [f"# {title}", "", f"Test images: {metrics['num_examples']}; classes: {len(metrics['classes'])}.", ""]
     if summary:
         lines += [(f"Training: {summary['epochs_run']} epochs ({summary['recipe']} recipe), best epoch "
-                   f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['images_per_s']} img/s."), ""]
+                   f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['images_per_s']} img/s, "
+                   f"{precision_text(summary)}."), ""]
     lines += [f"Scored: {scored_model_text(metrics['model'])}.", ""]
     lines += diff_table(diff, baseline_note)
     lines += ["", "| class | precision | recall | F1 | support |",

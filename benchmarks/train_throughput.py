@@ -1,26 +1,29 @@
-"""Training throughput of the train stage's step against a plain Keras AlexNet fed from NumPy.
+"""Training throughput of the train stage's own step, in float32 against bfloat16.
 
 Usage:
-  python benchmarks/train_throughput.py [DATASET]   (default ../shared/datasets/cats_vs_dogs_small)
-  KERAS_BACKEND=jax python benchmarks/train_throughput.py --model-only   (a GPU box without TensorFlow)
+  python benchmarks/train_throughput.py [DATASET] [--rounds N]   (default ../shared/datasets/cats_vs_dogs_small)
+  python benchmarks/train_throughput.py [DATASET] --vs-plain
+  KERAS_BACKEND=jax python benchmarks/train_throughput.py --model-only [--batch N]   (a GPU box without TensorFlow)
 
-Figures, same batch (64) and same run:
-- `ours`: the model the train stage builds (shipped params: variant, init, PCA lighting,
-  input normalization, optimizer) fit on the preprocessed shards through the reader (random crops
-  and flips on);
-- `plain`: the same layers as a `keras.Sequential` fit on an in-memory float32 NumPy array of
-  the same photos (centre crops), with no input pipeline at all.
-Each is measured REPEATS times, alternating, after a warm-up; the figure is the fastest run (on
-this machine a run of either lands at about 31 or about 40 images/s, whichever the model: the
-fastest of several is what each can do). Goal:
-ours / plain >= 0.95. `--model-only` measures `plain` on random data with and without mixed
-precision (fp16), for a GPU. The last line is one JSON object with the figures (`ratio` first).
+Default: the model the train stage builds (shipped params: variant, init, PCA lighting, input
+normalization, optimizer, batch size) fit on the preprocessed shards through the reader (random
+crops and flips on), with the `float32` policy and with `mixed_bfloat16`, alternating within each
+round (at least 5 rounds), after a warm-up that traces the step. This machine is noisy, so the
+table gives each round and the best and median of each. Goal: bf16 >= 1.8x float32 on a CPU with
+AVX-512 BF16 or AMX.
+`--vs-plain`: the train stage's step against the same layers as a `keras.Sequential` fit on an
+in-memory NumPy array of the same photos (no input pipeline at all), fastest of 4 each; goal
+ours / plain >= 0.95.
+`--model-only`: that plain Sequential on random uint8 images in float32, mixed float16 and mixed
+bfloat16 (the step XLA-compiled), for a GPU machine without TensorFlow.
+The last line printed is one JSON object with the figures (the headline `ratio` first).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +32,9 @@ import keras
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGE_SIZE, BATCH, STEPS, REPEATS = 227, 64, 10, 4
+DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "cats_vs_dogs_small"
+IMAGE_SIZE, STEPS = 227, 10
+POLICIES = ("float32", "mixed_bfloat16")
 
 
 def plain_alexnet(num_classes: int) -> keras.Model:
@@ -52,32 +57,39 @@ def plain_alexnet(num_classes: int) -> keras.Model:
     ])
 
 
-def images_per_second(model: keras.Model, fit_input: dict) -> float:
-    """Images/s of `STEPS` training steps, after one warm-up epoch that traces the step."""
+def images_per_second(model: keras.Model, fit_input: dict, batch: int, steps: int = STEPS) -> float:
+    """Images/s of `steps` training steps, after one warm-up epoch that traces the step."""
     model.fit(**fit_input, epochs=1, steps_per_epoch=2, verbose=0)
     start = time.perf_counter()
-    model.fit(**fit_input, epochs=1, steps_per_epoch=STEPS, verbose=0)
-    return STEPS * BATCH / (time.perf_counter() - start)
+    model.fit(**fit_input, epochs=1, steps_per_epoch=steps, verbose=0)
+    return steps * batch / (time.perf_counter() - start)
 
 
-def plain_figure(images: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+def plain_figure(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int,
+                 jit_compile: bool | str = False, steps: int = STEPS) -> float:
+    """The plain Sequential's images/s on `images` (repeated so that every step has a batch).
+    Without XLA by default, as the train stage compiles (XLA is off with op determinism)."""
     model = plain_alexnet(num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
-                  jit_compile=False)  # as the train stage compiles (XLA is off with op determinism)
-    repeats = -(-(STEPS * BATCH) // len(images))  # NumPy input: enough rows for every step
+                  jit_compile=jit_compile)
+    repeats = -(-(steps * batch) // len(images))
     return images_per_second(model, {"x": np.concatenate([images] * repeats),
-                                     "y": np.concatenate([labels] * repeats), "batch_size": BATCH})
+                                     "y": np.concatenate([labels] * repeats), "batch_size": batch},
+                             batch, steps)
 
 
-def model_only() -> dict[str, float]:
-    """`plain` on random images, float32 and mixed float16 (for a GPU machine without TF)."""
+def model_only(batch: int, rounds: int) -> dict:
+    """The plain Sequential on random uint8 images in each precision, XLA-compiled (JAX needs it:
+    without it every op runs eagerly). The best of `rounds` runs each, alternating."""
     rng = np.random.default_rng(0)
-    images = rng.uniform(0, 255, (STEPS * BATCH, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
-    labels = rng.integers(0, 2, len(images))
-    figures = {"backend": keras.backend.backend()}
-    for policy in ("float32", "mixed_float16"):
-        keras.mixed_precision.set_global_policy(policy)
-        figures[f"plain_{policy}_img_s"] = round(plain_figure(images, labels, 2), 1)
+    images = rng.integers(0, 256, (4 * batch, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    labels = rng.integers(0, 1000, len(images))
+    figures = {"backend": keras.backend.backend(), "batch": batch}
+    for _ in range(rounds):
+        for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+            keras.mixed_precision.set_global_policy(policy)
+            speed = plain_figure(images, labels, 1000, batch, jit_compile=True, steps=20)
+            figures[policy] = round(max(figures.get(policy, 0.0), speed), 1)
     keras.mixed_precision.set_global_policy("float32")
     return figures
 
@@ -92,59 +104,119 @@ def centre_crops(raw: Path, paths: list[str]) -> np.ndarray:
                      for p in paths]).astype(np.float32)
 
 
-def main() -> None:
-    if "--model-only" in sys.argv:
-        figures = model_only()
-        print(f"{'model':<28}{'images/s':>10}   ({figures['backend']})")
-        for name in ("plain_float32_img_s", "plain_mixed_float16_img_s"):
-            print(f"{name.removesuffix('_img_s'):<28}{figures[name]:>10.1f}")
-        ratio = figures["plain_mixed_float16_img_s"] / figures["plain_float32_img_s"]
-        print(json.dumps({"ratio": round(ratio, 2), **figures}))
-        return
-
+def prepared_dataset(source: Path, work: Path):
+    """The train photos of `source` as the preprocess stage shards them (1% to val), with the
+    shipped params: (params, train manifest, raw folder, shards folder, stats)."""
     import dataclasses
 
     import yaml
 
     from alexnet_pipeline.config import params_from_dict
+    from benchmarks.preprocess import _config, canonical_copy
+    from stages.preprocess import preprocess
+
+    params = params_from_dict(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    raw, manifest = canonical_copy(source, work)
+    train = manifest[manifest["split"] == "train"]
+    processed = work / "processed"
+    processed.mkdir()
+    preprocess(train, raw, processed, dataclasses.replace(_config(2), val_fraction=0.01), IMAGE_SIZE, seed=42)
+    return params, train, raw, processed, json.loads((processed / "stats.json").read_text())
+
+
+def stage_step(params, processed: Path, stats: dict, num_classes: int, batch: int):
+    """A fresh model as the train stage builds it, under the current global policy, and its
+    training data as the reader streams it."""
+    import dataclasses
+
+    import tensorflow as tf
+
     from alexnet_pipeline.reader import make_dataset
     from alexnet_pipeline.tfrecords import ShardFormat, shard_files
-    from benchmarks.preprocess import _config, canonical_copy, dataset_argument
-    from stages.preprocess import preprocess
     from stages.train import build_model
 
-    source = dataset_argument()
-    params = params_from_dict(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    tf.random.set_seed(None)  # the reader's seeded shuffles are built without a global seed, as in the stage
+    dataset = make_dataset(shard_files(processed, "train"), ShardFormat.read(processed), batch,
+                           training=True, seed=42).repeat()
+    keras.utils.set_random_seed(0)
+    model = build_model(dataclasses.replace(params.train, batch_size=batch), params.model, params.base,
+                        num_classes, stats)
+    return model, {"x": dataset}
+
+
+def precision_rounds(source: Path, rounds: int, batch: int | None) -> dict:
+    """float32 and mixed_bfloat16 images/s of the train stage's step, alternating, per round."""
     with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        raw, manifest = canonical_copy(source, work)
-        train = manifest[manifest["split"] == "train"]
-        processed = work / "processed"
-        processed.mkdir()
-        preprocess(train, raw, processed, dataclasses.replace(_config(2), val_fraction=0.01), IMAGE_SIZE, seed=42)
-        stats = json.loads((processed / "stats.json").read_text())
+        params, train, _, processed, stats = prepared_dataset(source, Path(scratch))
+        batch = batch or params.train.batch_size
         num_classes = int(train["label"].nunique())
-        dataset = make_dataset(shard_files(processed, "train"), ShardFormat.read(processed), BATCH,
-                               training=True, seed=42).repeat()
-        sample = train.head(4 * BATCH)
+        speeds: dict[str, list[float]] = {policy: [] for policy in POLICIES}
+        for round_index in range(rounds):
+            for policy in POLICIES if round_index % 2 == 0 else POLICIES[::-1]:
+                keras.mixed_precision.set_global_policy(policy)
+                model, fit_input = stage_step(params, processed, stats, num_classes, batch)
+                speeds[policy].append(round(images_per_second(model, fit_input, batch), 1))
+        keras.mixed_precision.set_global_policy("float32")
+    print(f"{len(train)} train images from {source}: batch {batch}, {IMAGE_SIZE} px, {STEPS} steps per run, "
+          f"model variant {params.model.variant}, {rounds} rounds (order alternates)")
+    print(f"{'round':<8}{'float32 img/s':>16}{'bf16 img/s':>14}{'bf16 / fp32':>14}")
+    for index, (fp32, bf16) in enumerate(zip(speeds["float32"], speeds["mixed_bfloat16"], strict=True), 1):
+        print(f"{index:<8}{fp32:>16.1f}{bf16:>14.1f}{bf16 / fp32:>14.2f}")
+    summary = {name: {"best": max(values), "median": statistics.median(values)} for name, values in speeds.items()}
+    for figure in ("best", "median"):
+        fp32, bf16 = summary["float32"][figure], summary["mixed_bfloat16"][figure]
+        print(f"{figure:<8}{fp32:>16.1f}{bf16:>14.1f}{bf16 / fp32:>14.2f}")
+    ratio = summary["mixed_bfloat16"]["best"] / summary["float32"]["best"]
+    print(f"bf16 / float32, best of each: {ratio:.2f} (goal >= 1.8 on a CPU with AVX-512 BF16 or AMX)")
+    return {"ratio": round(ratio, 2),
+            "median_ratio": round(summary["mixed_bfloat16"]["median"] / summary["float32"]["median"], 2),
+            "batch": batch, "rounds": speeds}
+
+
+def versus_plain(source: Path) -> dict:
+    """The train stage's float32 step against the plain Sequential on NumPy, fastest of 4 each."""
+    batch = 64
+    with tempfile.TemporaryDirectory() as scratch:
+        params, train, raw, processed, stats = prepared_dataset(source, Path(scratch))
+        num_classes = int(train["label"].nunique())
+        sample = train.head(4 * batch)
         images = centre_crops(raw, list(sample["path"]))
         labels = sample["label"].astype("category").cat.codes.to_numpy()
-        cfg = dataclasses.replace(params.train, batch_size=BATCH)
         figures = {"ours_img_s": 0.0, "plain_img_s": 0.0}
-        for _ in range(REPEATS):
-            keras.utils.set_random_seed(0)
-            ours = build_model(cfg, params.model, params.base, num_classes, stats)
-            figures["ours_img_s"] = max(figures["ours_img_s"], images_per_second(ours, {"x": dataset}))
-            figures["plain_img_s"] = max(figures["plain_img_s"], plain_figure(images, labels, num_classes))
+        for _ in range(4):
+            model, fit_input = stage_step(params, processed, stats, num_classes, batch)
+            figures["ours_img_s"] = max(figures["ours_img_s"], images_per_second(model, fit_input, batch))
+            figures["plain_img_s"] = max(figures["plain_img_s"], plain_figure(images, labels, num_classes, batch))
     figures = {name: round(value, 1) for name, value in figures.items()}
     ratio = figures["ours_img_s"] / figures["plain_img_s"]
-    print(f"{len(train)} train images from {source}: batch {BATCH}, {IMAGE_SIZE} px, {STEPS} steps, "
-          f"model variant {params.model.variant}")
+    print(f"{len(train)} train images from {source}: batch {batch}, {IMAGE_SIZE} px, {STEPS} steps")
     print(f"{'training step':<44}{'images/s':>10}")
     print(f"{'ours (shards, reader, augmentation, lighting)':<44}{figures['ours_img_s']:>10.1f}")
     print(f"{'plain Sequential from NumPy':<44}{figures['plain_img_s']:>10.1f}")
     print(f"ratio ours / plain: {ratio:.2f} (goal >= 0.95)")
-    print(json.dumps({"ratio": round(ratio, 2), **figures}))
+    return {"ratio": round(ratio, 2), **figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch", type=int, help="default: train.batch_size (256 with --model-only)")
+    parser.add_argument("--vs-plain", action="store_true")
+    parser.add_argument("--model-only", action="store_true")
+    args = parser.parse_args()
+    if args.model_only:
+        figures = model_only(args.batch or 256, args.rounds)
+        print(f"plain AlexNet (bn), batch {figures['batch']}, {IMAGE_SIZE} px, backend {figures['backend']}")
+        print(f"{'policy':<18}{'images/s':>10}")
+        for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+            print(f"{policy:<18}{figures[policy]:>10.1f}")
+        print(json.dumps({"ratio": round(figures["mixed_bfloat16"] / figures["float32"], 2), **figures}))
+        return
+    if not args.dataset.is_dir():
+        parser.exit(2, f"{args.dataset}: dataset folder not found\n")
+    figures = versus_plain(args.dataset) if args.vs_plain else precision_rounds(args.dataset, args.rounds, args.batch)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

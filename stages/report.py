@@ -81,6 +81,7 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         params_yaml=yaml.safe_dump(_plain(params), sort_keys=False), data_docs=data_docs,
         model=model, summary=summary, samples=list(samples), diff=list(diff), baseline_note=baseline_note,
         scored_model=report_parts.scored_model_text(metrics["model"]),
+        precision=report_parts.precision_text(summary) if summary else "",
     )
 
 

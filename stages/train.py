@@ -27,7 +27,15 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from alexnet_pipeline import atomic, devices, lighting, multi_worker, recipes, tf_config
+from alexnet_pipeline import (
+    atomic,
+    devices,
+    fused_optimizers,
+    lighting,
+    multi_worker,
+    recipes,
+    tf_config,
+)
 from alexnet_pipeline import model as model_module
 from alexnet_pipeline.artifacts import (
     CLASSES_FILE,
@@ -54,7 +62,7 @@ from alexnet_pipeline.training_state import (
 )
 
 log = logging.getLogger(__name__)
-MODEL_CODE = (model_module, lighting, recipes)  # a resumed run must have been built by the same code
+MODEL_CODE = (model_module, lighting, recipes, fused_optimizers)  # a resumed run must have been built by the same code
 
 
 def build_model(cfg: TrainConfig, model_cfg: ModelConfig, base: BaseConfig, num_classes: int,
@@ -221,11 +229,12 @@ def main(params: Params) -> None:
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     gpus = devices.visible_gpus()
-    policy = devices.precision_policy(cfg.mixed_precision, bool(gpus))
+    precision = devices.choose_precision(cfg.mixed_precision, devices.detect_hardware())
+    policy = precision.policy
     keras.mixed_precision.set_global_policy(policy)
     strategy = strategy or devices.strategy_for(gpus)
-    log.info("training on %s, %s, %d replica(s)%s", ", ".join(gpus) if gpus else "the CPU (no GPU visible)",
-             policy, strategy.num_replicas_in_sync,
+    log.info("training on %s, %s (%s), %d replica(s)%s", ", ".join(gpus) if gpus else "the CPU (no GPU visible)",
+             policy, precision.reason, strategy.num_replicas_in_sync,
              f" across {cluster.size} workers (this is worker {cluster.rank})" if cluster else "")
     classes = json.loads((paths.processed / CLASSES_FILE).read_text())
     stats = json.loads((paths.processed / STATS_FILE).read_text())
@@ -266,7 +275,7 @@ def main(params: Params) -> None:
         "wall_time_s": round(time.perf_counter() - start, 1),
         "images_per_s": round(images * throughput.epochs / max(throughput.seconds, 1e-9), 1),
         "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "workers": workers,
-        "precision": policy, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
+        "precision": policy, "precision_reason": precision.reason, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
         "optimizer": cfg.optimizer,
     }
     log.info("training summary: %s", json.dumps(summary))

@@ -207,3 +207,31 @@ def test_weight_decay_adds_the_papers_gradient_term() -> None:
     kernel = decayed.get_layer("fc7").kernel
     penalty = 5e-4 / 2 * float(np.sum(np.square(np.asarray(kernel))))
     assert np.isclose(float(decayed.get_layer("fc7").losses[0]), penalty, rtol=1e-4)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_lighting_and_normalization_give_float32_results_under_mixed_precision(policy: str) -> None:
+    """Mixed precision starts at conv1: the input layers and the softmax compute in float32."""
+    from alexnet_pipeline.lighting import PCALighting
+
+    images = np.random.default_rng(3).integers(0, 256, (4, 67, 67, 3)).astype("uint8")
+
+    def outputs(policy_name: str) -> list[np.ndarray]:
+        keras.mixed_precision.set_global_policy(policy_name)
+        try:
+            lighting = PCALighting(0.1, [30.0, 5.0, 1.0], [[0.6, 0.7, 0.4], [0.6, -0.1, -0.8], [0.5, -0.7, 0.5]],
+                                   seed=7, name="pca_lighting")
+            model = build_alexnet(3, 67, variant="bn", seed=1, channel_mean=MEAN, channel_std=STD,
+                                  augment=[lighting])
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        stem = keras.Model(model.input, [model.get_layer(name).output for name in ("pca_lighting", "normalize")])
+        assert model.get_layer("conv1").compute_dtype == policy_name.removeprefix("mixed_")
+        assert model.get_layer("predictions").compute_dtype == "float32" == model.output.dtype
+        return [np.asarray(x) for x in stem(images, training=True)]
+
+    reference, mixed = outputs("float32"), outputs(policy)
+    for name, want, got in zip(("pca_lighting", "normalize"), reference, mixed, strict=True):
+        assert got.dtype == np.float32, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert not np.array_equal(reference[0], images)  # the lighting did shift the colours

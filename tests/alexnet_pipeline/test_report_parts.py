@@ -11,6 +11,7 @@ from PIL import Image
 from alexnet_pipeline.report_parts import (
     committed_metrics,
     metrics_diff,
+    precision_text,
     render_markdown,
     sample_predictions,
     thumbnail,
@@ -57,7 +58,9 @@ def test_metrics_diff_rows() -> None:
 
 
 def test_markdown_report() -> None:
-    summary = {"epochs_run": 3, "recipe": "custom", "best_epoch": 2, "wall_time_s": 12.5, "images_per_s": 40.1}
+    summary = {"epochs_run": 3, "recipe": "custom", "best_epoch": 2, "wall_time_s": 12.5, "images_per_s": 40.1,
+               "precision": "mixed_float16",
+               "precision_reason": "auto: GPU compute capability 7.5 (before 8.0) has no fast bf16"}
     text = render_markdown("My run", NEW, metrics_diff({"accuracy": 0.5}, NEW), "the metrics committed at HEAD",
                            VALIDATION, summary)
     assert text.startswith("# My run\n")
@@ -65,8 +68,13 @@ def test_markdown_report() -> None:
     assert "| loss | 0.5000 | - | - |" in text
     assert "| a | 1.000 | 0.500 | 0.667 | 2 |" in text
     assert "3 epochs (custom recipe), best epoch 2" in text and "Validation: passed; 9 files" in text
+    assert "40.1 img/s, mixed_float16 (auto: GPU compute capability 7.5 (before 8.0) has no fast bf16)." in text
     assert ("Scored: the best epoch's model (epoch 2 of 3, lowest val loss 0.4567), models/alexnet.best.keras."
             in text)
+
+
+def test_a_summary_without_a_precision_reason_names_the_precision_alone() -> None:
+    assert precision_text({"precision": "float32"}) == "float32"
 
 
 def test_no_committed_metrics_outside_a_repository(tmp_path: Path, monkeypatch) -> None:

@@ -157,7 +157,7 @@ MODEL = {"name": "alexnet", "total_params": 58289538, "trainable_params": 582890
          "layers": [{"name": "conv1", "type": "Conv2D", "output_shape": [55, 55, 96], "params": 34944}]}
 SUMMARY = {"epochs_run": 6, "recipe": "paper", "resumed_from_epoch": 2, "stopped_early": False, "best_epoch": 5,
            "best_loss": 0.41, "wall_time_s": 88.0, "images_per_s": 37.5, "devices": ["CPU"],
-           "precision": "float32"}
+           "precision": "mixed_bfloat16", "precision_reason": "auto: the CPU has avx512_bf16"}
 SAMPLES = [{"path": "test/zebra/1.jpg", "actual": "zebra", "predicted": "ocelot", "p_predicted": 0.91,
             "p_actual": 0.09, "correct": False, "thumbnail": "data:image/jpeg;base64,/9j/AAAA"},
            {"path": "test/ocelot/2.jpg", "actual": "ocelot", "predicted": "ocelot", "p_predicted": 0.8,
@@ -171,6 +171,7 @@ def test_report_shows_model_summary_samples_and_the_diff(params) -> None:
                          samples=SAMPLES, diff=DIFF, baseline_note="the metrics committed at HEAD")
     assert "58,289,538 parameters" in html and "55 x 55 x 96" in html and "34,944" in html
     assert "6 epochs (paper recipe, resumed from epoch 2); best epoch 5" in html
+    assert "88.0 s at 37.5 images/s on CPU in mixed_bfloat16 (auto: the CPU has avx512_bf16)." in html
     assert ("Scored: the best epoch&#39;s model (epoch 5 of 6, lowest val loss 0.3100), "
             "models/alexnet.best.keras.") in html
     assert 'class="wrong"' in html and 'class="right"' in html and "truly zebra (0.09)" in html

@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alexnet_pipeline.config import load_params
+from alexnet_pipeline.devices import choose_precision, detect_hardware
 from alexnet_pipeline.model import load_model
+from stages.train import cross_entropy, datasets
 from tests.conftest import make_project, run, set_params
 from tests.helpers import run_command, subprocess_env
 
@@ -59,7 +62,8 @@ def test_outputs_logs_and_summary(project: Path) -> None:
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["resumed_from_epoch"] == 0 and summary["replicas"] == 1
     assert 1 <= summary["best_epoch"] <= 2 and summary["images_per_s"] > 0
-    assert summary["precision"] == "float32"  # mixed_precision: auto is off without a GPU
+    auto = choose_precision("auto", detect_hardware())  # bf16 on a CPU with AMX or AVX-512 BF16, else float32
+    assert (summary["precision"], summary["precision_reason"]) == (auto.policy, auto.reason)
     history = json.loads((project / "reports/train/metrics.json").read_text())
     assert history["step"] == 1 and {"loss", "accuracy", "learning_rate"} <= set(history["train"])
     assert list((project / "reports/train/tensorboard/train").glob("events.out.tfevents.*"))
@@ -152,15 +156,28 @@ def test_mirrored_strategy_splits_the_batch_over_two_devices(project: Path) -> N
     assert np.isfinite(result["loss"]).all()
 
 
-def test_bf16_mixed_precision_trains_and_saves_float32_models(project: Path) -> None:
-    set_params(project, {("train", "epochs"): 1, ("train", "mixed_precision"): "bf16"})
-    completed = run_command(TRAIN, project)
-    assert completed.returncode == 0, completed.stderr
-    assert json.loads((project / "reports/train/summary.json").read_text())["precision"] == "mixed_bfloat16"
+def test_bf16_training_is_deterministic_and_its_float32_models_score_as_training_did(project: Path) -> None:
+    set_params(project, {("train", "epochs"): 2, ("train", "mixed_precision"): "bf16"})
+    runs = []
+    for _ in range(2):
+        completed = run_command(TRAIN, project)
+        assert completed.returncode == 0, completed.stderr
+        runs.append(_weights(project / "models/alexnet.keras"))
+    assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))  # bit for bit, on the same CPU
+    summary = json.loads((project / "reports/train/summary.json").read_text())
+    assert (summary["precision"], summary["precision_reason"]) == ("mixed_bfloat16", "train.mixed_precision: bf16")
     for saved in ("alexnet.keras", "alexnet.best.keras"):  # float32 copies: full precision on any device
         model = load_model(project / "models" / saved)
         assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
-    assert np.isfinite(json.loads((project / "reports/train/metrics.json").read_text())["train"]["loss"])
+    # The saved float32 model scores the val split as training's bf16 model did in its last epoch.
+    params = load_params(project / "params.yaml")
+    _, val_data = datasets(project / params.paths.processed, params.train, params.base.seed)
+    last = load_model(project / "models/alexnet.keras")
+    last.compile(loss=cross_entropy(params.train), metrics=["accuracy"])
+    scored = last.evaluate(val_data, return_dict=True, verbose=0)
+    logged = json.loads((project / "reports/train/metrics.json").read_text())["eval"]
+    assert scored["loss"] == pytest.approx(logged["loss"], rel=0.01)
+    assert scored["accuracy"] == pytest.approx(logged["accuracy"], abs=1e-6)
 
 
 def test_a_diverging_run_stops_with_a_clear_error(project: Path) -> None:
