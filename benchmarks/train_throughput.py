@@ -14,6 +14,8 @@ AVX-512 BF16 or AMX.
 `--vs-plain`: the train stage's step against the same layers as a `keras.Sequential` fit on an
 in-memory NumPy array of the same photos (no input pipeline at all), fastest of 4 each; goal
 ours / plain >= 0.95.
+`--optimizer-only`: one update of AlexNet's 58M weights (2 classes) by Keras' Adam against the
+fused Adam the train stage uses, seconds per step, best of 10 each.
 `--model-only`: that plain Sequential on random uint8 images in float32, mixed float16 and mixed
 bfloat16 (the step XLA-compiled), for a GPU machine without TensorFlow.
 The last line printed is one JSON object with the figures (the headline `ratio` first).
@@ -91,6 +93,28 @@ def model_only(batch: int, rounds: int) -> dict:
             speed = plain_figure(images, labels, 1000, batch, jit_compile=True, steps=20)
             figures[policy] = round(max(figures.get(policy, 0.0), speed), 1)
     keras.mixed_precision.set_global_policy("float32")
+    return figures
+
+
+def optimizer_step_seconds() -> dict:
+    """Seconds per update of AlexNet-shaped float32 weights: Keras' Adam against FusedAdam."""
+    import tensorflow as tf
+
+    from alexnet_pipeline.fused_optimizers import FusedAdam
+    from alexnet_pipeline.model import build_alexnet
+
+    weights = build_alexnet(2, variant="bn").trainable_variables
+    gradients = [tf.fill(w.shape, 1e-3) for w in weights]
+    figures = {"weights": sum(int(np.prod(w.shape)) for w in weights)}
+    for name, optimizer in (("keras_adam_s", keras.optimizers.Adam(1e-4)), ("fused_adam_s", FusedAdam(1e-4))):
+        update = tf.function(lambda opt=optimizer: opt.apply(gradients, weights))
+        update()
+        times = []
+        for _ in range(10):
+            start = time.perf_counter()
+            update()
+            times.append(time.perf_counter() - start)
+        figures[name] = round(min(times), 4)
     return figures
 
 
@@ -204,7 +228,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="default: train.batch_size (256 with --model-only)")
     parser.add_argument("--vs-plain", action="store_true")
     parser.add_argument("--model-only", action="store_true")
+    parser.add_argument("--optimizer-only", action="store_true")
     args = parser.parse_args()
+    if args.optimizer_only:
+        figures = optimizer_step_seconds()
+        print(f"one Adam update of {figures['weights']:,} float32 weights (best of 10)")
+        print(f"{'optimizer':<24}{'s/step':>10}")
+        print(f"{'keras.optimizers.Adam':<24}{figures['keras_adam_s']:>10.4f}")
+        print(f"{'FusedAdam':<24}{figures['fused_adam_s']:>10.4f}")
+        print(json.dumps({"ratio": round(figures["keras_adam_s"] / figures["fused_adam_s"], 2), **figures}))
+        return
     if args.model_only:
         figures = model_only(args.batch or 256, args.rounds)
         print(f"plain AlexNet (bn), batch {figures['batch']}, {IMAGE_SIZE} px, backend {figures['backend']}")
