@@ -145,7 +145,7 @@ def build_alexnet(
         x = layer(x)
     if channel_mean is not None and channel_std is not None:
         variance = [float(s) ** 2 for s in channel_std]
-        # float32 under any policy, as the saved model normalizes: conv1 casts its output to its own dtype
+        # float32 under any policy, as in the saved model; conv1 casts the result to its own dtype
         x = layers.Normalization(mean=list(channel_mean), variance=variance, name="normalize", dtype="float32")(x)
     x = conv(96, 11, strides=4, padding="valid", name="conv1")(x)
     x = normalize("norm1")(x)
