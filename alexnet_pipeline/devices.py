@@ -56,8 +56,8 @@ def detect_hardware() -> Hardware:
 def choose_precision(setting: str, hardware: Hardware) -> Precision:
     """The policy of `train.mixed_precision`. `auto` picks what trains fastest and safely here:
     bf16 on GPUs of compute capability 8.0 and up, fp16 with loss scaling on older GPUs, and
-    float32 on a CPU: with AMX or AVX-512 BF16, bf16 trained 1.7x as fast but scored 4.75 points
-    lower on the sample (README, "Precision"), so there it is a choice (`bf16`), not the default.
+    float32 on a CPU: with AMX or AVX-512 BF16, bf16 trained 1.7x as fast but scored 2.25 points
+    lower on the sample over three seeds (README, "Precision"), so there it is a choice (`bf16`).
     With `mixed_float16`, Keras' compile wraps the optimizer in a LossScaleOptimizer."""
     if setting != "auto":
         policy = POLICIES[setting]
