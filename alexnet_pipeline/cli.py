@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.dvc_command import dvc_command
+from alexnet_pipeline.core.dvc_command import dvc_command
+from alexnet_pipeline.core.stage_runner import configure_logging
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.stage_runner import configure_logging
 
 log = logging.getLogger("alexnet_pipeline")
 
@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
 def _train_worker(args: argparse.Namespace) -> int:
     """This host's part of training across hosts (`TF_CONFIG`): the chief runs `dvc repro train`, so
     DVC records the outputs; every other worker runs the train stage, which writes nothing."""
-    from alexnet_pipeline.tf_config import cluster_from_env
+    from alexnet_pipeline.training.tf_config import cluster_from_env
 
     cluster = cluster_from_env()
     if cluster is None:
@@ -81,9 +81,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Print one JSON line per image; exit 1 if any image could not be read."""
-    from alexnet_pipeline.model import load_model
-    from alexnet_pipeline.predict import expand_inputs, predict_files
-    from alexnet_pipeline.tfrecords import ShardFormat
+    from alexnet_pipeline.evaluation.predict import expand_inputs, predict_files
+    from alexnet_pipeline.input.tfrecords import ShardFormat
+    from alexnet_pipeline.training.model import load_model
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be >= 1, got {args.top_k}")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from alexnet_pipeline.errors import ConfigError
-from alexnet_pipeline.sample_data import TEXTURES
+from alexnet_pipeline.sources.sample_data import TEXTURES
 
 # AlexNet's three 3x3/2 poolings need at least a 1x1 map after conv5: (67 - 11) / 4 + 1 = 15 -> 7 -> 3 -> 1.
 MIN_IMAGE_SIZE = 67

@@ -27,10 +27,10 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from alexnet_pipeline.lighting import PCALighting
-from alexnet_pipeline.model import build_alexnet
-from alexnet_pipeline.reader import make_dataset, random_crop
-from alexnet_pipeline.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.input.reader import make_dataset, random_crop
+from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.training.lighting import PCALighting
+from alexnet_pipeline.training.model import build_alexnet
 from benchmarks.preprocess import _config, canonical_copy, dataset_argument
 from stages.preprocess import preprocess
 

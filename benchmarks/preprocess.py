@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from alexnet_pipeline.config import params_from_dict
-from alexnet_pipeline.layout import find_images
-from alexnet_pipeline.manifest import build_manifest
+from alexnet_pipeline.sources.layout import find_images
+from alexnet_pipeline.validation.manifest import build_manifest
 from stages.download import copy_dataset
 from stages.preprocess import preprocess
 
@@ -108,8 +108,8 @@ def peak_rss_mib(raw: Path, copies: int, work: Path) -> float:
             os.link(path, target)  # the same files again, under new names, without copying
     script = (
         "import sys; from pathlib import Path\n"
-        "from alexnet_pipeline.layout import find_images\n"
-        "from alexnet_pipeline.manifest import build_manifest\n"
+        "from alexnet_pipeline.sources.layout import find_images\n"
+        "from alexnet_pipeline.validation.manifest import build_manifest\n"
         "from stages.preprocess import preprocess\n"
         "import benchmarks.preprocess as b\n"
         "raw, out = Path(sys.argv[1]), Path(sys.argv[2]); out.mkdir()\n"

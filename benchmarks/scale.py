@@ -11,7 +11,7 @@ for source, download, validate, preprocess and train (one epoch at `base.image_s
 stage and its workers; and the stage's own subtree). Then a no-op `dvc repro train` (everything
 up to date, the data's files all in `data/raw`), and the batch-mixing ratio of one training
 epoch read as the train stage reads it: mean distinct classes per batch over a uniform shuffle's
-expectation (`alexnet_pipeline.batch_mixing`).
+expectation (`alexnet_pipeline.input.batch_mixing`).
 Goals: mixing >= 0.95 at 100 classes x 250 images, batch 64; no-op `dvc repro` <= 10 s with
 25,000 images; peak RSS of validate and preprocess at 25,000 <= 1.2x their peak at 5,000.
 The last line is one JSON object with the figures.
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from alexnet_pipeline.sample_data import TEXTURES, SampleSpec, render_image
+from alexnet_pipeline.sources.sample_data import TEXTURES, SampleSpec, render_image
 from benchmarks.preprocess import descendants, process_table, tree_rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,9 +110,9 @@ def timed(command: list[str], cwd: Path) -> dict[str, float]:
 
 def mixing(project: Path, batch: int) -> dict[str, float]:
     """Distinct classes per batch over one training epoch, read as the train stage reads it."""
-    from alexnet_pipeline.batch_mixing import batch_mixing
-    from alexnet_pipeline.reader import make_dataset
-    from alexnet_pipeline.tfrecords import ShardFormat, shard_files
+    from alexnet_pipeline.input.batch_mixing import batch_mixing
+    from alexnet_pipeline.input.reader import make_dataset
+    from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
 
     processed = project / "data" / "processed"
     images = sum(json.loads((processed / "splits.json").read_text())["train"].values())

@@ -100,8 +100,8 @@ def optimizer_step_seconds() -> dict:
     """Seconds per update of AlexNet-shaped float32 weights: Keras' Adam against FusedAdam."""
     import tensorflow as tf
 
-    from alexnet_pipeline.fused_optimizers import FusedAdam
-    from alexnet_pipeline.model import build_alexnet
+    from alexnet_pipeline.training.fused_optimizers import FusedAdam
+    from alexnet_pipeline.training.model import build_alexnet
 
     weights = build_alexnet(2, variant="bn").trainable_variables
     gradients = [tf.fill(w.shape, 1e-3) for w in weights]
@@ -120,7 +120,7 @@ def optimizer_step_seconds() -> dict:
 
 def centre_crops(raw: Path, paths: list[str]) -> np.ndarray:
     """The photos as the reader's evaluation path gives them: paper-resized, centre 227 crop."""
-    from alexnet_pipeline.images import prepare_image
+    from alexnet_pipeline.shards.images import prepare_image
 
     margin = (256 - IMAGE_SIZE) // 2
     return np.stack([np.asarray(prepare_image(raw / p, IMAGE_SIZE, "paper"))[margin:margin + IMAGE_SIZE,
@@ -155,8 +155,8 @@ def stage_step(params, processed: Path, stats: dict, num_classes: int, batch: in
 
     import tensorflow as tf
 
-    from alexnet_pipeline.reader import make_dataset
-    from alexnet_pipeline.tfrecords import ShardFormat, shard_files
+    from alexnet_pipeline.input.reader import make_dataset
+    from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
     from stages.train import build_model
 
     tf.random.set_seed(None)  # the reader's seeded shuffles are built without a global seed, as in the stage

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from alexnet_pipeline.layout import find_images
-from alexnet_pipeline.manifest import inspect_files
+from alexnet_pipeline.sources.layout import find_images
+from alexnet_pipeline.validation.manifest import inspect_files
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cats_vs_dogs_small"
 ROUNDS = 7

@@ -19,7 +19,7 @@ from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.dvc_command import dvc_command
+from alexnet_pipeline.core.dvc_command import dvc_command
 from alexnet_pipeline.errors import ConfigError, PipelineError
 from pipelines import post_steps, publish
 from pipelines.commands import Finished, run_logged

@@ -11,8 +11,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from alexnet_pipeline import report_parts
 from alexnet_pipeline.config import load_params
+from alexnet_pipeline.reporting import report_parts
 from pipelines.exits import exit_is_failure
 from pipelines.overrides import PARAMS_FILE
 

@@ -15,20 +15,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from alexnet_pipeline import atomic
-from alexnet_pipeline.archives import (
+from alexnet_pipeline.config import DataConfig, Params
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.artifacts import LAYOUT_FILE
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.sources.archives import (
     ExtractionLimits,
     expand_inner_archives,
     is_archive,
     safe_extract,
 )
-from alexnet_pipeline.artifacts import LAYOUT_FILE
-from alexnet_pipeline.config import DataConfig, Params
-from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.layout import detect_layout, escaping_link, find_images, summarize
-from alexnet_pipeline.local_source import local_source_path
-from alexnet_pipeline.sample_data import SampleSpec, write_sample
-from alexnet_pipeline.stage_runner import run_stage
+from alexnet_pipeline.sources.layout import detect_layout, escaping_link, find_images, summarize
+from alexnet_pipeline.sources.local_source import local_source_path
+from alexnet_pipeline.sources.sample_data import SampleSpec, write_sample
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def unpack(archive: Path, out_dir: Path, limits: ExtractionLimits) -> dict[str, 
 def download_kaggle(data: DataConfig, record: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Unpack the Kaggle archive that the `source` stage resolved; a cached archive that proves
     unusable is deleted, so that a rerun fetches it again rather than failing the same way."""
-    from alexnet_pipeline.kaggle_source import (
+    from alexnet_pipeline.sources.kaggle_source import (
         fetch_archive,  # the Kaggle client loads only when used
     )
 

@@ -22,8 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from alexnet_pipeline import atomic
-from alexnet_pipeline.artifacts import (
+from alexnet_pipeline.config import Params
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.artifacts import (
     CONFUSION_FILE,
     MISCLASSIFIED_FILE,
     PR_FILE,
@@ -31,13 +32,12 @@ from alexnet_pipeline.artifacts import (
     ROC_FILE,
     TRAIN_SUMMARY_FILE,
 )
-from alexnet_pipeline.classification import binary_curves, classification_metrics
-from alexnet_pipeline.config import Params
+from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.model import load_model
-from alexnet_pipeline.reader import make_dataset
-from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.evaluation.classification import binary_curves, classification_metrics
+from alexnet_pipeline.input.reader import make_dataset
+from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.training.model import load_model
 
 log = logging.getLogger(__name__)
 CENTRE = 4  # index of the centre crop among the ten

@@ -1,7 +1,7 @@
 """export: write `paths.serving`, the `evaluate.model` model as a TensorFlow SavedModel for serving.
 
 Its `serving_default` signature takes encoded image bytes and applies the evaluation
-preprocessing in the graph (see `alexnet_pipeline.serving`); `labels.txt` lists the classes.
+preprocessing in the graph (see `alexnet_pipeline.evaluation.serving`); `labels.txt` lists the classes.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 
-from alexnet_pipeline import atomic
 from alexnet_pipeline.config import Params
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.model import load_model
-from alexnet_pipeline.serving import export_for_serving
-from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.tfrecords import ShardFormat
+from alexnet_pipeline.evaluation.serving import export_for_serving
+from alexnet_pipeline.input.tfrecords import ShardFormat
+from alexnet_pipeline.training.model import load_model
 
 log = logging.getLogger(__name__)
 

@@ -20,23 +20,29 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from alexnet_pipeline import atomic, shard_writer
-from alexnet_pipeline.artifacts import (
+from alexnet_pipeline.config import ClusterConfig, Params, PreprocessConfig
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.artifacts import (
     CLASSES_FILE,
     MANIFEST_FILE,
     SHARDS_FILE,
     SPLITS_FILE,
     STATS_FILE,
 )
-from alexnet_pipeline.config import ClusterConfig, Params, PreprocessConfig
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.core.workers import process_pool, worker_count
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.images import stored_size
-from alexnet_pipeline.layout import SPLITS
-from alexnet_pipeline.shard_format import shard_name
-from alexnet_pipeline.shard_writer import PixelStats, ShardJob, ShardSettings, write_shard_job
-from alexnet_pipeline.splitting import assign_splits, unit_hash
-from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.workers import process_pool, worker_count
+from alexnet_pipeline.shards import shard_writer
+from alexnet_pipeline.shards.images import stored_size
+from alexnet_pipeline.shards.shard_format import shard_name
+from alexnet_pipeline.shards.shard_writer import (
+    PixelStats,
+    ShardJob,
+    ShardSettings,
+    write_shard_job,
+)
+from alexnet_pipeline.shards.splitting import assign_splits, unit_hash
+from alexnet_pipeline.sources.layout import SPLITS
 
 log = logging.getLogger(__name__)
 SHARD_ORDER_SALT = "shard-order"  # keeps the order's hash apart from the split assignment's
@@ -83,7 +89,7 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
             contextlib.ExitStack() as stack:
         if cluster is not None and cluster.preprocess == "dask":
             # Dask and Prefect load only when used
-            from alexnet_pipeline.distributed_shards import write_shards_on_dask
+            from alexnet_pipeline.shards.distributed_shards import write_shards_on_dask
 
             results = write_shards_on_dask(jobs, settings, cluster.dask_address, max(workers, 1))
         elif workers <= 1:

@@ -21,16 +21,17 @@ from typing import Any
 import jinja2
 import yaml
 
-from alexnet_pipeline import atomic, charts, report_parts
-from alexnet_pipeline.artifacts import (
+from alexnet_pipeline.config import Params
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.artifacts import (
     LAYOUT_FILE,
     MODEL_SUMMARY_FILE,
     PREDICTIONS_FILE,
     SPLITS_FILE,
     TRAIN_SUMMARY_FILE,
 )
-from alexnet_pipeline.config import Params
-from alexnet_pipeline.stage_runner import run_stage
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.reporting import charts, report_parts
 
 log = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
@@ -70,7 +71,7 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
     """The report's HTML from the run's results; images are embedded as data URIs, and
     `data_docs` is the link (relative to the report) to the GX Data Docs."""
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("alexnet_pipeline", "templates"),
+        loader=jinja2.PackageLoader("alexnet_pipeline.reporting", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     classes = metrics["classes"]
     return environment.get_template(TEMPLATE).render(

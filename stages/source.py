@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alexnet_pipeline import atomic
 from alexnet_pipeline.config import DataConfig, Params
-from alexnet_pipeline.local_source import fingerprint, local_source_path
-from alexnet_pipeline.stage_runner import run_stage
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.sources.local_source import fingerprint, local_source_path
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ def describe_source(data: DataConfig) -> dict[str, Any]:
     if data.source == "local":
         path = local_source_path(data.local)
         return {"source": "local", "path": str(path), **fingerprint(path)}
-    from alexnet_pipeline.kaggle_source import resolve  # the Kaggle client loads only when used
+    from alexnet_pipeline.sources.kaggle_source import (
+        resolve,  # the Kaggle client loads only when used
+    )
 
     return resolve(data.kaggle)
 

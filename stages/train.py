@@ -27,17 +27,9 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from alexnet_pipeline import (
-    atomic,
-    devices,
-    fused_optimizers,
-    lighting,
-    multi_worker,
-    recipes,
-    tf_config,
-)
-from alexnet_pipeline import model as model_module
-from alexnet_pipeline.artifacts import (
+from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, PathsConfig, TrainConfig
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.artifacts import (
     CLASSES_FILE,
     MODEL_SUMMARY_FILE,
     SHARDS_FILE,
@@ -45,14 +37,22 @@ from alexnet_pipeline.artifacts import (
     STATS_FILE,
     TRAIN_SUMMARY_FILE,
 )
-from alexnet_pipeline.config import BaseConfig, ModelConfig, Params, PathsConfig, TrainConfig
+from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.lighting import PCALighting
-from alexnet_pipeline.model import build_alexnet, describe, load_model
-from alexnet_pipeline.reader import make_dataset, steps_per_epoch
-from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.tfrecords import ShardFormat, shard_files
-from alexnet_pipeline.training_state import (
+from alexnet_pipeline.input.reader import make_dataset, steps_per_epoch
+from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.training import (
+    devices,
+    fused_optimizers,
+    lighting,
+    multi_worker,
+    recipes,
+    tf_config,
+)
+from alexnet_pipeline.training import model as model_module
+from alexnet_pipeline.training.lighting import PCALighting
+from alexnet_pipeline.training.model import build_alexnet, describe, load_model
+from alexnet_pipeline.training.training_state import (
     BestCheckpoint,
     RunState,
     StateBackup,

@@ -16,21 +16,21 @@ from typing import Any
 
 import pandas as pd
 
-from alexnet_pipeline import atomic
-from alexnet_pipeline.artifacts import LAYOUT_FILE, MANIFEST_FILE
 from alexnet_pipeline.config import Params, ValidateConfig
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.artifacts import LAYOUT_FILE, MANIFEST_FILE
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.core.workers import worker_count
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.expectations import (
+from alexnet_pipeline.sources.layout import SPLITS, find_images
+from alexnet_pipeline.validation.expectations import (
     ExpectationOutcome,
     Suites,
     check_classes,
     check_content,
     check_files,
 )
-from alexnet_pipeline.layout import SPLITS, find_images
-from alexnet_pipeline.manifest import build_manifest, rejected_row
-from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.workers import worker_count
+from alexnet_pipeline.validation.manifest import build_manifest, rejected_row
 
 log = logging.getLogger(__name__)
 SHOWN_IN_SUMMARY = 10

@@ -155,8 +155,8 @@ def write_png_bomb(path: Path, side: int = 20_000) -> Path:
 def write_test_shards(folder: Path, split: str, images: list[tuple[Image.Image, int, str]],
                       shard_size: int, encoding: str = "jpeg") -> list[str]:
     """Shards of (image, label, key) as preprocess writes them; returns the files in order."""
-    from alexnet_pipeline.images import encode_jpeg
-    from alexnet_pipeline.shard_format import encode_example, shard_name, write_shard
+    from alexnet_pipeline.shards.images import encode_jpeg
+    from alexnet_pipeline.shards.shard_format import encode_example, shard_name, write_shard
 
     folder.mkdir(parents=True, exist_ok=True)
     count = -(-len(images) // shard_size)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.images import encode_jpeg, prepare_image
-from alexnet_pipeline.model import load_model
-from alexnet_pipeline.reader import decode, ten_crops
+from alexnet_pipeline.input.reader import decode, ten_crops
+from alexnet_pipeline.shards.images import encode_jpeg, prepare_image
+from alexnet_pipeline.training.model import load_model
 from tests.conftest import REPO_ROOT, run
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alexnet_pipeline import cli
-from alexnet_pipeline.model import build_alexnet
+from alexnet_pipeline.training.model import build_alexnet
 from tests.helpers import run_command, write_image, write_params
 
 ALEXNET = Path(sys.executable).parent / "alexnet"  # the console script of this environment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alexnet_pipeline.report_parts import diff_table, metrics_diff
+from alexnet_pipeline.reporting.report_parts import diff_table, metrics_diff
 from pipelines.publish import run_markdown
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.config import Params, load_params
+from alexnet_pipeline.core.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.errors import PipelineError
 from stages import download as download_stage
 from stages import preprocess as preprocess_stage

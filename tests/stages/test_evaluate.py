@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet_pipeline.artifacts import SHARDS_FILE, TRAIN_SUMMARY_FILE
 from alexnet_pipeline.config import load_params
+from alexnet_pipeline.core.artifacts import SHARDS_FILE, TRAIN_SUMMARY_FILE
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.model import build_alexnet
-from alexnet_pipeline.reader import make_dataset
-from alexnet_pipeline.tfrecords import ShardFormat
+from alexnet_pipeline.input.reader import make_dataset
+from alexnet_pipeline.input.tfrecords import ShardFormat
+from alexnet_pipeline.training.model import build_alexnet
 from stages.evaluate import evaluate, main, predict_dataset, prediction_rows
 from tests.helpers import noise_array, write_params, write_test_shards
 

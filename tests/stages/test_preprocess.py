@@ -14,23 +14,23 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from alexnet_pipeline.artifacts import (
+from alexnet_pipeline.config import load_params
+from alexnet_pipeline.core.artifacts import (
     CLASSES_FILE,
     MANIFEST_FILE,
     SHARDS_FILE,
     SPLITS_FILE,
     STATS_FILE,
 )
-from alexnet_pipeline.batch_mixing import batch_mixing, uniform_shuffle_spread
-from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.images import prepare_image
-from alexnet_pipeline.layout import find_images
-from alexnet_pipeline.manifest import build_manifest
-from alexnet_pipeline.reader import SHUFFLE_BUFFER, make_dataset
-from alexnet_pipeline.shard_format import shard_name
-from alexnet_pipeline.shard_writer import STATS_STRIDE
-from alexnet_pipeline.tfrecords import FEATURES, ShardFormat, shard_files
+from alexnet_pipeline.input.batch_mixing import batch_mixing, uniform_shuffle_spread
+from alexnet_pipeline.input.reader import SHUFFLE_BUFFER, make_dataset
+from alexnet_pipeline.input.tfrecords import FEATURES, ShardFormat, shard_files
+from alexnet_pipeline.shards.images import prepare_image
+from alexnet_pipeline.shards.shard_format import shard_name
+from alexnet_pipeline.shards.shard_writer import STATS_STRIDE
+from alexnet_pipeline.sources.layout import find_images
+from alexnet_pipeline.validation.manifest import build_manifest
 from stages.preprocess import main, preprocess
 from tests.helpers import REPO_ROOT, subprocess_env, tree_digests, write_image, write_params
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from alexnet_pipeline.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.stage_runner import run_stage
+from alexnet_pipeline.core.artifacts import LAYOUT_FILE, SPLITS_FILE
+from alexnet_pipeline.core.stage_runner import run_stage
 from stages.report import main, read_history, render_report
 from tests.helpers import write_params
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.devices import choose_precision, detect_hardware
-from alexnet_pipeline.model import load_model
+from alexnet_pipeline.training.devices import choose_precision, detect_hardware
+from alexnet_pipeline.training.model import load_model
 from stages.train import cross_entropy, datasets
 from tests.conftest import make_project, run, set_params
 from tests.helpers import run_command, subprocess_env
@@ -120,7 +120,7 @@ def test_the_paper_recipe(project: Path) -> None:
     assert "train.recipe: paper sets" in completed.stderr and "learning_rate=0.01" in completed.stderr
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["optimizer"] == "sgd" and summary["batch_size"] == 128 and summary["learning_rate"] == 0.01
-    # early stopping itself: tests/alexnet_pipeline/test_training_state.py (a process run need not plateau)
+    # early stopping itself: tests/alexnet_pipeline/training/test_training_state.py (a process run need not plateau)
     assert summary["epochs_run"] <= 8 and load_model(project / "models/alexnet.keras").losses  # weight decay
 
 
@@ -129,10 +129,10 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from alexnet_pipeline import devices
+from alexnet_pipeline.training import devices
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.reader import make_dataset
-from alexnet_pipeline.tfrecords import ShardFormat, shard_files
+from alexnet_pipeline.input.reader import make_dataset
+from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
 from stages.train import train
 params = load_params("params.yaml")
 processed = params.paths.processed

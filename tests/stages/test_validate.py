@@ -11,12 +11,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from alexnet_pipeline.artifacts import LAYOUT_FILE, MANIFEST_FILE
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.layout import find_images
-from alexnet_pipeline.manifest import build_manifest
-from alexnet_pipeline.stage_runner import run_stage
-from alexnet_pipeline.tfrecords import FEATURES
+from alexnet_pipeline.core.artifacts import LAYOUT_FILE, MANIFEST_FILE
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.input.tfrecords import FEATURES
+from alexnet_pipeline.sources.layout import find_images
+from alexnet_pipeline.validation.manifest import build_manifest
 from stages import preprocess as preprocess_stage
 from stages import validate as validate_stage
 from tests.helpers import (

@@ -1,0 +1,1 @@
+"""Scoring a trained model: classification metrics, prediction on image files, the serving export."""

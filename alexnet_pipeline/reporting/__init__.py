@@ -1,0 +1,1 @@
+"""The HTML/Markdown report: charts, the parts it is built from, and its template."""

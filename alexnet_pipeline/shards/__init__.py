@@ -1,0 +1,1 @@
+"""Writing TFRecord shards without TensorFlow: image resizing, the split, the record format, the writers."""

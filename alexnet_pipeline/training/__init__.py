@@ -1,0 +1,1 @@
+"""Building and training AlexNet: the model, augmentation, recipes, precision, resumable and distributed loops."""

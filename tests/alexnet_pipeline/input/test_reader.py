@@ -1,0 +1,164 @@
+"""make_dataset: the one reader of the shards, deterministic for eval and seeded for training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from alexnet_pipeline.input.reader import make_dataset
+from alexnet_pipeline.input.tfrecords import ShardFormat
+from tests.helpers import noise_array, write_test_shards
+
+SIDE = 8
+FORMAT = ShardFormat("jpeg", SIDE, SIDE)
+
+
+def _half_image() -> Image.Image:
+    """Dark left half, bright right half: a horizontal flip is easy to see."""
+    pixels = np.zeros((SIDE, SIDE, 3), dtype=np.uint8)
+    pixels[:, SIDE // 2:] = 255
+    return Image.fromarray(pixels)
+
+
+def _write(folder: Path, n: int, shard_size: int, split: str = "train") -> list[str]:
+    """n records whose label is their index, all of the same dark-left/bright-right image."""
+    return write_test_shards(folder, split, [(_half_image(), i, f"{split}/c/{i}.jpg") for i in range(n)],
+                             shard_size)
+
+
+def _collect(dataset: tf.data.Dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    images, labels = [], []
+    for batch_images, batch_labels in dataset:
+        images.append(batch_images.numpy())
+        labels.append(batch_labels.numpy())
+    return images, labels
+
+
+def _flipped(images: list[np.ndarray]) -> np.ndarray:
+    """Per image: is the bright half on the left?"""
+    stacked = np.concatenate(images)
+    return stacked[:, :, : SIDE // 2].mean(axis=(1, 2, 3)) > stacked[:, :, SIDE // 2:].mean(axis=(1, 2, 3))
+
+
+def test_eval_dataset_yields_every_example_in_order(tmp_path: Path) -> None:
+    files = _write(tmp_path, 7, shard_size=10)
+    images, labels = _collect(make_dataset(files, FORMAT, 3, training=False, seed=0))
+    assert [len(b) for b in labels] == [3, 3, 1]
+    assert np.concatenate(labels).tolist() == list(range(7))
+    assert images[0].shape == (3, SIDE, SIDE, 3) and images[0].dtype == np.uint8
+    stacked = np.concatenate(images)
+    assert stacked.min() >= 0 and stacked.max() > 200  # 0..255, not rescaled
+    assert not _flipped(images).any()
+
+
+def test_eval_order_over_several_shards_is_deterministic(tmp_path: Path) -> None:
+    files = _write(tmp_path, 10, shard_size=3)
+    assert len(files) == 4
+    runs = [np.concatenate(_collect(make_dataset(files, FORMAT, 4, training=False, seed=s))[1])
+            for s in (0, 0, 99)]
+    assert sorted(runs[0].tolist()) == list(range(10))
+    assert np.array_equal(runs[0], runs[1])
+    assert np.array_equal(runs[0], runs[2])  # the seed plays no part without training
+
+
+def test_eval_takes_the_centre_crop_of_a_larger_stored_square(tmp_path: Path) -> None:
+    pixels = np.zeros((12, 12, 3), dtype=np.uint8)
+    pixels[2:10, 2:10] = 200  # a bright 8x8 centre in a dark 2-pixel frame
+    files = write_test_shards(tmp_path, "test", [(Image.fromarray(pixels), 0, "k")], 1, encoding="raw")
+    [image], _ = _collect(make_dataset(files, ShardFormat("raw", 12, 8), 1, training=False, seed=0))
+    assert image.shape == (1, 8, 8, 3) and (image == 200).all()
+
+
+def test_training_with_flip_is_reproducible_with_the_same_seed(tmp_path: Path) -> None:
+    files = _write(tmp_path, 16, shard_size=5)
+    first = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, flip=True))
+    second = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, flip=True))
+    for a, b in zip(first[0] + first[1], second[0] + second[1], strict=True):
+        assert np.array_equal(a, b)
+    labels = np.concatenate(first[1])
+    assert sorted(labels.tolist()) == list(range(16))  # every example once per epoch
+    assert labels.tolist() != list(range(16))  # shuffled
+    flipped = _flipped(first[0])
+    assert flipped.any() and not flipped.all()  # some flipped, some not
+
+
+def test_training_without_flip_never_flips(tmp_path: Path) -> None:
+    files = _write(tmp_path, 12, shard_size=5)
+    images, labels = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, flip=False))
+    assert sorted(np.concatenate(labels).tolist()) == list(range(12))
+    assert not _flipped(images).any()
+
+
+def test_different_seed_gives_a_different_training_order(tmp_path: Path) -> None:
+    files = _write(tmp_path, 16, shard_size=5)
+    one = np.concatenate(_collect(make_dataset(files, FORMAT, 4, training=True, seed=3))[1])
+    other = np.concatenate(_collect(make_dataset(files, FORMAT, 4, training=True, seed=4))[1])
+    assert sorted(one.tolist()) == sorted(other.tolist())
+    assert one.tolist() != other.tolist()
+
+
+def test_num_examples_sets_the_epoch_length(tmp_path: Path) -> None:
+    files = _write(tmp_path, 10, shard_size=4)
+    dataset = make_dataset(files, FORMAT, 4, training=True, seed=0, num_examples=10)
+    assert int(dataset.cardinality()) == 3
+
+
+def test_wrong_num_examples_fails_when_read(tmp_path: Path) -> None:
+    files = _write(tmp_path, 5, shard_size=4)
+    dataset = make_dataset(files, FORMAT, 4, training=False, seed=0, num_examples=8)
+    with pytest.raises(tf.errors.OpError, match="8"):
+        _collect(dataset)
+
+
+def test_no_files_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no shard files"):
+        make_dataset([], FORMAT, 4, training=False, seed=0)
+
+
+def test_raw_shards_give_back_the_exact_pixels(tmp_path: Path) -> None:
+    originals = [noise_array(SIDE, SIDE, seed=i) for i in range(3)]
+    files = write_test_shards(tmp_path, "test", [(Image.fromarray(p), i, f"k{i}") for i, p in
+                                                 enumerate(originals)], 2, encoding="raw")
+    images, labels = _collect(make_dataset(files, ShardFormat("raw", SIDE, SIDE), 3, training=False, seed=0))
+    order = np.concatenate(labels)
+    assert sorted(order.tolist()) == [0, 1, 2]  # shards interleave: compare image by label
+    assert np.array_equal(np.concatenate(images), np.stack([originals[i] for i in order]))
+
+
+def test_training_crops_keep_shape_and_uint8_and_land_anywhere(tmp_path: Path) -> None:
+    stored = [noise_array(12, 12, seed=i) for i in range(8)]
+    files = write_test_shards(tmp_path, "train", [(Image.fromarray(p), i, f"k{i}") for i, p in
+                                                  enumerate(stored)], 4, encoding="raw")
+    images, labels = _collect(make_dataset(files, ShardFormat("raw", 12, 8), 4, training=True, seed=1))
+    batch = np.concatenate(images)
+    assert batch.shape == (8, 8, 8, 3) and batch.dtype == np.uint8
+    order = np.concatenate(labels)
+    windows = [{p[r:r + 8, c:c + 8].tobytes() for r in range(5) for c in range(5)}
+               | {p[r:r + 8, c:c + 8, :][:, ::-1].tobytes() for r in range(5) for c in range(5)} for p in stored]
+    assert all(image.tobytes() in windows[label] for image, label in zip(batch, order, strict=True))
+    centres = np.stack([p[2:10, 2:10] for p in stored])
+    assert not np.array_equal(batch, centres[order])  # not all centre crops
+    again = np.concatenate(_collect(make_dataset(files, ShardFormat("raw", 12, 8), 4, training=True, seed=1))[0])
+    assert np.array_equal(batch, again)  # the same seed, the same crops
+
+
+def test_training_epochs_stream_back_to_back_and_each_depends_only_on_its_number(tmp_path: Path) -> None:
+    stored = [noise_array(12, 12, seed=i) for i in range(10)]
+    files = write_test_shards(tmp_path, "train", [(Image.fromarray(p), i, f"k{i}") for i, p in
+                                                  enumerate(stored)], 4, encoding="raw")
+    shards = ShardFormat("raw", 12, 8)
+    both = make_dataset(files, shards, 4, training=True, seed=5, num_examples=10, epochs=(0, 2))
+    assert int(both.cardinality()) == 6  # 3 batches an epoch, the last of 2 images
+    images, labels = _collect(both)
+    assert [len(batch) for batch in labels] == [4, 4, 2, 4, 4, 2]
+    first, second = np.concatenate(labels[:3]), np.concatenate(labels[3:])
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(10))
+    assert first.tolist() != second.tolist()  # reshuffled
+    # A run resumed at epoch 1 (or another worker's pipeline) gets the same second epoch.
+    resumed_images, resumed_labels = _collect(make_dataset(files, shards, 4, training=True, seed=5, epochs=(1, 2)))
+    assert np.array_equal(np.concatenate(resumed_labels), second)
+    assert np.array_equal(np.concatenate(resumed_images), np.concatenate(images[3:]))
