@@ -81,6 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Print one JSON line per image; exit 1 if any image could not be read."""
+    from alexnet_pipeline.core.contracts import ClassNames, read_contract
     from alexnet_pipeline.evaluation.predict import expand_inputs, predict_files
     from alexnet_pipeline.input.tfrecords import ShardFormat
     from alexnet_pipeline.training.model import load_model
@@ -93,7 +94,7 @@ def _predict(args: argparse.Namespace) -> int:
     for required in (model_path, labels_path):
         if not required.exists():
             raise PipelineError(f"{required}: not found; train a model first (make run)")
-    labels = json.loads(labels_path.read_text())
+    labels = read_contract(ClassNames, labels_path).root
     model = load_model(model_path)
     failures = 0
     files = list(expand_inputs(args.images))

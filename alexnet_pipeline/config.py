@@ -1,140 +1,179 @@
-"""Typed, validated view of `params.yaml`: one frozen dataclass per section.
+"""Typed, validated view of `params.yaml`: one frozen pydantic model per section.
 
-`load_params` turns the YAML into `Params`; an unknown key, a missing key, a value of the
-wrong type or out of range stops with a `ConfigError` naming the key (e.g. `train.epochs`).
+`load_params` turns the YAML into `Params`; an unknown key, a missing key, a value of the wrong
+type or out of range stops with a `ConfigError` naming the key (e.g. `train.epochs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import types
 import typing
-from dataclasses import dataclass
+import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from alexnet_pipeline.errors import ConfigError
-from alexnet_pipeline.sources.sample_data import TEXTURES
 
 # AlexNet's three 3x3/2 poolings need at least a 1x1 map after conv5: (67 - 11) / 4 + 1 = 15 -> 7 -> 3 -> 1.
 MIN_IMAGE_SIZE = 67
+SAMPLE_CLASSES = ("stripes", "checks", "dots", "rings")  # the textures `sources.sample_data` draws
 SCIENTIFIC_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 KAGGLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 KAGGLE_SLUG = re.compile(rf"{KAGGLE_NAME.pattern}/{KAGGLE_NAME.pattern}")
+OPERATORS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}  # pydantic's bound names
+FIRST_REPORTED = {"extra_forbidden": 0, "missing": 1}  # of several errors, these kinds come first
 
 
-@dataclass(frozen=True)
-class BaseConfig:
-    seed: int
-    image_size: int
-
-    def check(self) -> None:
-        _require(0 <= self.seed < 2**32, "base.seed", "must be in 0..4294967295")
-        _require(self.image_size >= MIN_IMAGE_SIZE, "base.image_size", f"must be >= {MIN_IMAGE_SIZE}")
+def _scientific(value: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads `1e-4` as a string; DVC's `-S key=1e-4` writes exactly that."""
+    if isinstance(value, str) and SCIENTIFIC_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
-@dataclass(frozen=True)
-class PathsConfig:
+def _non_empty(value: Any) -> Any:
+    if value == "":  # Path("") would be the project root
+        raise PydanticCustomError("path_type", "an empty path")
+    return value
+
+
+# No coercion: `true` is not 1, "3" is not 3; an int is a float, and so is "1e-4".
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), BeforeValidator(_scientific)]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+NonEmptyPath = Annotated[Path, BeforeValidator(_non_empty)]
+
+
+class _Section(BaseModel):
+    """Closed (an unknown key is an error) and frozen like the dataclasses it replaces."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+class BaseConfig(_Section):
+    seed: Int = Field(ge=0, le=2**32 - 1)
+    image_size: Int = Field(ge=MIN_IMAGE_SIZE)
+
+
+class PathsConfig(_Section):
     """Every file and folder the stages read or write; dvc.yaml interpolates the same values."""
 
-    source: Path
-    raw: Path
-    validated: Path
-    processed: Path
-    model: Path
-    best_model: Path
-    labels: Path
-    serving: Path
-    train_logs: Path
-    train_state: Path
-    validation_report: Path
-    data_docs: Path
-    metrics: Path
-    eval_plots: Path
-    report: Path
-    report_markdown: Path
+    source: NonEmptyPath
+    raw: NonEmptyPath
+    validated: NonEmptyPath
+    processed: NonEmptyPath
+    model: NonEmptyPath
+    best_model: NonEmptyPath
+    labels: NonEmptyPath
+    serving: NonEmptyPath
+    train_logs: NonEmptyPath
+    train_state: NonEmptyPath
+    validation_report: NonEmptyPath
+    data_docs: NonEmptyPath
+    metrics: NonEmptyPath
+    eval_plots: NonEmptyPath
+    report: NonEmptyPath
+    report_markdown: NonEmptyPath
 
-    def check(self) -> None:
+    @model_validator(mode="after")
+    def _apart(self) -> PathsConfig:
         """Outputs are replaced whole, so each must be its own path, never the project root."""
-        named = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        named = self.model_dump()
         for name, path in named.items():
             _require(path != Path("."), f"paths.{name}", "must not be the project root")
             for other_name, other in named.items():
                 if other_name != name and (path == other or path in other.parents):
-                    raise ConfigError(f"params.yaml: `paths.{name}` ({path}) and `paths.{other_name}` "
-                                      f"({other}) overlap; give each output its own path")
+                    raise ValueError(f"`paths.{name}` ({path}) and `paths.{other_name}` ({other}) overlap; "
+                                     "give each output its own path")
+        return self
 
 
-@dataclass(frozen=True)
-class SampleConfig:
-    classes: tuple[str, ...]
-    train_per_class: int
-    test_per_class: int
-    min_side: int
-    max_side: int
-    jpeg_quality: int
+class SampleConfig(_Section):
+    classes: tuple[Str, ...]
+    train_per_class: Int = Field(ge=2)
+    test_per_class: Int = Field(ge=1)
+    min_side: Int = Field(ge=8)
+    max_side: Int
+    jpeg_quality: Int = Field(ge=1, le=95)
 
-    def check(self) -> None:
-        _require(len(self.classes) >= 2, "data.sample.classes", "needs at least 2 classes")
-        _require(len(set(self.classes)) == len(self.classes), "data.sample.classes",
-                 "has a class twice")
-        unknown = sorted(set(self.classes) - set(TEXTURES))
+    @field_validator("classes")
+    @classmethod
+    def _known(cls, classes: tuple[str, ...]) -> tuple[str, ...]:
+        _require(len(classes) >= 2, "data.sample.classes", "needs at least 2 classes")
+        _require(len(set(classes)) == len(classes), "data.sample.classes", "has a class twice")
+        unknown = sorted(set(classes) - set(SAMPLE_CLASSES))
         _require(not unknown, "data.sample.classes",
-                 f"has unknown classes {unknown}; choose from {', '.join(TEXTURES)}")
-        _require(self.train_per_class >= 2, "data.sample.train_per_class", "must be >= 2")
-        _require(self.test_per_class >= 1, "data.sample.test_per_class", "must be >= 1")
-        _require(8 <= self.min_side <= self.max_side, "data.sample.min_side",
+                 f"has unknown classes {unknown}; choose from {', '.join(SAMPLE_CLASSES)}")
+        return classes
+
+    @model_validator(mode="after")
+    def _sides(self) -> SampleConfig:
+        _require(self.min_side <= self.max_side, "data.sample.min_side",
                  "must be >= 8 and <= data.sample.max_side")
-        _require(1 <= self.jpeg_quality <= 95, "data.sample.jpeg_quality", "must be in 1..95")
+        return self
 
 
-@dataclass(frozen=True)
-class LocalConfig:
-    path: str
+class LocalConfig(_Section):
+    path: Str
 
 
-@dataclass(frozen=True)
-class KaggleConfig:
+class KaggleConfig(_Section):
     """Where `data.source: kaggle` downloads from, and how hard it tries."""
 
-    dataset: str  # owner/slug
-    version: int | None  # a dataset version to pin; null follows the latest
-    competition: str  # when set, this competition's files are used instead of `dataset`
-    cache_dir: str  # downloaded archives; empty means the user's cache folder
-    retries: int  # extra attempts after a transient failure (connection, timeout, 429, 5xx)
-    backoff_s: float  # first wait between attempts; doubles each time
-    timeout_s: float  # connect and read timeout of each request
+    dataset: Str  # owner/slug
+    version: Int | None = Field(ge=1, description="null: the latest")  # a dataset version to pin
+    competition: Str  # when set, this competition's files are used instead of `dataset`
+    cache_dir: Str  # downloaded archives; empty means the user's cache folder
+    retries: Int = Field(ge=0)  # extra attempts after a transient failure (connection, timeout, 429, 5xx)
+    backoff_s: Float = Field(ge=0)  # first wait between attempts; doubles each time
+    timeout_s: Float = Field(gt=0)  # connect and read timeout of each request
 
-    def check(self) -> None:
-        _require(KAGGLE_SLUG.fullmatch(self.dataset) is not None, "data.kaggle.dataset",
-                 f"must be owner/slug (e.g. tongpython/cat-and-dog), got {self.dataset!r}")
-        _require(self.version is None or self.version >= 1, "data.kaggle.version",
-                 "must be a version number >= 1, or null for the latest")
-        _require(not self.competition or KAGGLE_NAME.fullmatch(self.competition) is not None,
+    @field_validator("dataset")
+    @classmethod
+    def _slug(cls, dataset: str) -> str:
+        _require(KAGGLE_SLUG.fullmatch(dataset) is not None, "data.kaggle.dataset",
+                 f"must be owner/slug (e.g. tongpython/cat-and-dog), got {dataset!r}")
+        return dataset
+
+    @field_validator("competition")
+    @classmethod
+    def _competition(cls, competition: str) -> str:
+        _require(not competition or KAGGLE_NAME.fullmatch(competition) is not None,
                  "data.kaggle.competition",
-                 f"must be a competition name as in its URL (e.g. dogs-vs-cats), got {self.competition!r}")
-        _require(self.retries >= 0, "data.kaggle.retries", "must be >= 0")
-        _require(self.backoff_s >= 0, "data.kaggle.backoff_s", "must be >= 0")
-        _require(self.timeout_s > 0, "data.kaggle.timeout_s", "must be > 0")
+                 f"must be a competition name as in its URL (e.g. dogs-vs-cats), got {competition!r}")
+        return competition
 
 
-@dataclass(frozen=True)
-class ExtractConfig:
+class ExtractConfig(_Section):
     """Caps on what a dataset archive may unpack to (zip-bomb protection)."""
 
-    max_total_gb: float
-    max_ratio: float
-
-    def check(self) -> None:
-        _require(self.max_total_gb > 0, "data.extract.max_total_gb", "must be > 0")
-        _require(self.max_ratio >= 1, "data.extract.max_ratio", "must be >= 1")
+    max_total_gb: Float = Field(gt=0)
+    max_ratio: Float = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class DataConfig:
+class DataConfig(_Section):
     source: Literal["sample", "kaggle", "local"]
     local: LocalConfig
     kaggle: KaggleConfig
@@ -142,256 +181,213 @@ class DataConfig:
     extract: ExtractConfig
 
 
-@dataclass(frozen=True)
-class ValidateConfig:
+class ValidateConfig(_Section):
     on_invalid: Literal["fail", "quarantine"]
     on_duplicate: Literal["drop", "keep", "fail"]  # identical files within one split
     on_leakage: Literal["fail", "drop"]  # identical files in two splits
-    allowed_formats: tuple[str, ...]
-    min_side: int
-    max_side: int
-    min_images_per_class: int
-    max_class_imbalance: float  # largest train class / smallest
-    workers: int  # processes decoding images; 0 means one per core
+    allowed_formats: tuple[Str, ...]
+    min_side: Int = Field(ge=1)
+    max_side: Int
+    min_images_per_class: Int = Field(ge=1)
+    max_class_imbalance: Float = Field(ge=1)  # largest train class / smallest
+    workers: Int = Field(ge=0, description="0: one per core")  # processes decoding images
 
-    def check(self) -> None:
-        _require(1 <= self.min_side <= self.max_side, "validate.min_side",
+    @model_validator(mode="after")
+    def _sides(self) -> ValidateConfig:
+        _require(self.min_side <= self.max_side, "validate.min_side",
                  "must be >= 1 and <= validate.max_side")
-        _require(self.min_images_per_class >= 1, "validate.min_images_per_class", "must be >= 1")
-        _require(self.max_class_imbalance >= 1, "validate.max_class_imbalance", "must be >= 1")
-        _require(self.workers >= 0, "validate.workers", "must be >= 0 (0: one per core)")
+        return self
 
 
-@dataclass(frozen=True)
-class PreprocessConfig:
-    val_fraction: float
-    test_fraction: float
+class PreprocessConfig(_Section):
+    val_fraction: Float = Field(gt=0, lt=1)
+    test_fraction: Float = Field(gt=0, lt=1)
     resize: Literal["paper", "crop", "squash", "pad"]
-    shard_size: int
+    shard_size: Int = Field(ge=1)
     encoding: Literal["jpeg", "raw"]  # how shards store pixels
-    jpeg_quality: int
-    workers: int  # processes writing shards; 0 means one per core
-
-    def check(self) -> None:
-        _require(0.0 < self.val_fraction < 1.0, "preprocess.val_fraction", "must be between 0 and 1")
-        _require(0.0 < self.test_fraction < 1.0, "preprocess.test_fraction", "must be between 0 and 1")
-        _require(self.shard_size >= 1, "preprocess.shard_size", "must be >= 1")
-        _require(1 <= self.jpeg_quality <= 100, "preprocess.jpeg_quality", "must be in 1..100")
-        _require(self.workers >= 0, "preprocess.workers", "must be >= 0 (0: one per core)")
+    jpeg_quality: Int = Field(ge=1, le=100)
+    workers: Int = Field(ge=0, description="0: one per core")  # processes writing shards
 
 
-@dataclass(frozen=True)
-class PlateauConfig:
+class PlateauConfig(_Section):
     """Divide the learning rate when val loss stops improving (the paper: by 10, at most 3 times)."""
 
-    patience: int  # epochs without improvement before a drop; 0 turns it off
-    factor: float
-    max_drops: int
-
-    def check(self) -> None:
-        _require(self.patience >= 0, "train.lr_plateau.patience", "must be >= 0 (0: off)")
-        _require(0.0 < self.factor < 1.0, "train.lr_plateau.factor", "must be in (0, 1)")
-        _require(self.max_drops >= 0, "train.lr_plateau.max_drops", "must be >= 0")
+    patience: Int = Field(ge=0, description="0: off")  # epochs without improvement before a drop
+    factor: Float = Field(gt=0, lt=1)
+    max_drops: Int = Field(ge=0)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Section):
     recipe: Literal["custom", "paper"]  # paper: the paper's values replace the optimizer knobs
-    epochs: int
-    batch_size: int
+    epochs: Int = Field(ge=1)
+    batch_size: Int = Field(ge=1)
     optimizer: Literal["sgd", "adam"]
-    learning_rate: float
-    momentum: float
-    weight_decay: float
-    label_smoothing: float
-    warmup_epochs: int
+    learning_rate: Float = Field(gt=0)
+    momentum: Float = Field(ge=0, lt=1)
+    weight_decay: Float = Field(ge=0, lt=1)
+    label_smoothing: Float = Field(ge=0, lt=1)
+    warmup_epochs: Int = Field(ge=0)
     lr_plateau: PlateauConfig
-    early_stopping_patience: int  # epochs without val loss improvement; 0 turns it off
-    flip: bool
-    lighting_std: float  # the paper's PCA lighting noise (0.1); 0 turns it off
-    deterministic: bool
+    early_stopping_patience: Int = Field(ge=0, description="0: off")  # epochs without val loss improvement
+    flip: Bool
+    lighting_std: Float = Field(ge=0, le=1)  # the paper's PCA lighting noise (0.1); 0 turns it off
+    deterministic: Bool
     mixed_precision: Literal["auto", "off", "bf16", "fp16"]
-    jit_compile: bool
+    jit_compile: Bool
 
-    def check(self) -> None:
-        _require(self.epochs >= 1, "train.epochs", "must be >= 1")
-        _require(0.0 <= self.lighting_std <= 1.0, "train.lighting_std", "must be in [0, 1]")
-        _require(self.batch_size >= 1, "train.batch_size", "must be >= 1")
-        _require(self.learning_rate > 0, "train.learning_rate", "must be > 0")
-        _require(0.0 <= self.momentum < 1.0, "train.momentum", "must be in [0, 1)")
-        _require(0.0 <= self.weight_decay < 1.0, "train.weight_decay", "must be in [0, 1)")
-        _require(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing", "must be in [0, 1)")
-        _require(self.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
-        _require(self.early_stopping_patience >= 0, "train.early_stopping_patience", "must be >= 0 (0: off)")
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        """YAML 1.1 (PyYAML, `dvc exp run -S`) reads a bare `off` as false."""
+        return "off" if value is False else value
+
+    @model_validator(mode="after")
+    def _xla(self) -> TrainConfig:
         _require(not (self.jit_compile and self.deterministic), "train.jit_compile",
                  "cannot be true with `train.deterministic: true` (XLA has no deterministic mode for every "
                  "op); set train.deterministic: false to use XLA")
+        return self
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Section):
     """The network: which AlexNet, its dropout and its initialization."""
 
     variant: Literal["paper", "grouped", "bn"]
-    dropout: float
+    dropout: Float = Field(ge=0, lt=1)
     init: Literal["paper", "glorot", "he"]
 
-    def check(self) -> None:
-        _require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
 
-
-@dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(_Section):
     model: Literal["best", "last"]  # which saved model evaluate, export, predict and the report use
-    batch_size: int
-    ten_crop: bool  # the paper's test: average over 4 corner + centre crops and their mirrors
-
-    def check(self) -> None:
-        _require(self.batch_size >= 1, "evaluate.batch_size", "must be >= 1")
+    batch_size: Int = Field(ge=1)
+    ten_crop: Bool  # the paper's test: average over 4 corner + centre crops and their mirrors
 
 
-@dataclass(frozen=True)
-class ReportConfig:
-    title: str
+class ReportConfig(_Section):
+    title: Str
 
 
-@dataclass(frozen=True)
-class ClusterConfig:
+class ClusterConfig(_Section):
     """Where work runs. No stage lists it as a dependency: the outputs are the same either way."""
 
     preprocess: Literal["local", "dask"]  # local: preprocess.workers processes; dask: Prefect's DaskTaskRunner
-    dask_address: str  # a running Dask scheduler; "" starts a local cluster of preprocess.workers processes
-    chief_wait_s: float  # across hosts (TF_CONFIG): how long a worker waits for the chief to start training
+    dask_address: Str  # a running Dask scheduler; "" starts a local cluster of preprocess.workers processes
+    # across hosts (TF_CONFIG): how long a worker waits for the chief to start training
+    chief_wait_s: Float = Field(gt=0, description="seconds")
 
-    def check(self) -> None:
-        _require(self.chief_wait_s > 0, "cluster.chief_wait_s", "must be > 0 (seconds)")
+    @model_validator(mode="after")
+    def _dask(self) -> ClusterConfig:
         _require(not self.dask_address or "://" in self.dask_address, "cluster.dask_address",
                  f"must be a scheduler address such as tcp://10.0.0.5:8786, got {self.dask_address!r}")
         _require(not self.dask_address or self.preprocess == "dask", "cluster.dask_address",
                  "is only used with cluster.preprocess: dask")
+        return self
 
 
-@dataclass(frozen=True)
-class Params:
-    base: BaseConfig
-    paths: PathsConfig
-    data: DataConfig
-    validate: ValidateConfig
-    preprocess: PreprocessConfig
-    model: ModelConfig
-    train: TrainConfig
-    evaluate: EvaluateConfig
-    report: ReportConfig
-    cluster: ClusterConfig
+with warnings.catch_warnings():
+    # The `validate` section hides pydantic's deprecated `BaseModel.validate`, which nothing here uses.
+    warnings.filterwarnings("ignore", 'Field name "validate"', UserWarning)
 
-    @property
-    def scored_model(self) -> Path:
-        """The model evaluate, export, predict and the report use: `evaluate.model` picks the
-        epoch with the lowest val loss (best) or the last epoch's."""
-        return self.paths.best_model if self.evaluate.model == "best" else self.paths.model
+    class Params(_Section):
+        base: BaseConfig
+        paths: PathsConfig
+        data: DataConfig
+        validate: ValidateConfig
+        preprocess: PreprocessConfig
+        model: ModelConfig
+        train: TrainConfig
+        evaluate: EvaluateConfig
+        report: ReportConfig
+        cluster: ClusterConfig
+
+        @property
+        def scored_model(self) -> Path:
+            """The model evaluate, export, predict and the report use: `evaluate.model` picks the
+            epoch with the lowest val loss (best) or the last epoch's."""
+            return self.paths.best_model if self.evaluate.model == "best" else self.paths.model
 
 
 def _require(condition: bool, key: str, message: str) -> None:
+    """A rule beyond a field's type and bounds; `_message` shows it as it is."""
     if not condition:
-        raise ConfigError(f"params.yaml: `{key}` {message}")
+        raise ValueError(f"`{key}` {message}")
 
 
-def _optional_of(tp: Any) -> Any:
-    """The `X` of an `X | None` annotation, else None."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [arg for arg in typing.get_args(tp) if arg is not type(None)]
-        if len(args) == 1 and len(typing.get_args(tp)) == 2:
-            return args[0]
-    return None
+def _field(loc: tuple[int | str, ...]) -> FieldInfo:
+    """The field at `loc`, a path of keys from the top of params.yaml."""
+    model: Any = Params
+    for name in loc[:-1]:
+        model = model.model_fields[name].annotation
+    return model.model_fields[loc[-1]]
 
 
-def _type_name(tp: Any) -> str:
-    if _optional_of(tp) is not None:
-        return f"{_type_name(_optional_of(tp))} or null"
-    if typing.get_origin(tp) is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
-    if typing.get_origin(tp) is tuple:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if dataclasses.is_dataclass(tp):
+def _expected(annotation: Any) -> str:
+    """What a value of `annotation` looks like in YAML, for a message."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _expected(args[0])
+    if type(None) in args:
+        return f"{_expected(args[0])} or null"
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if typing.get_origin(annotation) is tuple:
+        return f"a list of {_expected(args[0])}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "a mapping"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-            Path: "a path"}.get(tp, str(tp))
+            Path: "a path"}[annotation]
 
 
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Check `value` against the annotation `tp` and convert it (lists to tuples, str to Path)."""
-    wrong = ConfigError(f"params.yaml: `{key}` must be {_type_name(tp)}, got {value!r}")
-    origin = typing.get_origin(tp)
-    if _optional_of(tp) is not None:
-        try:
-            return None if value is None else _convert(value, _optional_of(tp), key)
-        except ConfigError:
-            raise wrong from None
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
-    if origin is Literal:
-        if value is False and "off" in typing.get_args(tp):
-            value = "off"  # YAML 1.1 (PyYAML, `dvc exp run -S`) reads a bare `off` as false
-        if value not in typing.get_args(tp):
-            raise wrong
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise wrong
-        item_type = typing.get_args(tp)[0]
-        return tuple(_convert(item, item_type, f"{key}[{i}]") for i, item in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise wrong
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
-        return value
-    if tp is float:
-        # YAML 1.1 (PyYAML) reads `1e-4` as a string; DVC's `-S key=1e-4` writes exactly that.
-        if isinstance(value, str) and SCIENTIFIC_NUMBER.fullmatch(value.strip()):
-            return float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise wrong
-        return value
-    if tp is Path:
-        if not isinstance(value, str) or not value:
-            raise wrong
-        return Path(value)
-    raise TypeError(f"unsupported annotation {tp} for {key}")
+def _range(field: FieldInfo) -> str:
+    """A field's bounds as a message: `>= 1`, `in 1..95` (integers), `in [0, 1)`."""
+    bounds = {name: getattr(rule, name) for rule in field.metadata for name in OPERATORS
+              if hasattr(rule, name)}
+    low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
+    if low is None or high is None:
+        name, bound = next(iter(bounds.items()))
+        text = f"{OPERATORS[name]} {bound}"
+    elif field.annotation is int:
+        text = f"in {low}..{high}"
+    else:
+        text = f"in {'[' if 'ge' in bounds else '('}{low}, {high}{']' if 'le' in bounds else ')'}"
+    return f"{text} ({field.description})" if field.description else text
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    """Build dataclass `cls` from a mapping, naming the first unknown, missing or ill-typed key."""
-    where = f"`{prefix}`" if prefix else "the top level"
-    if not isinstance(data, dict):
-        raise ConfigError(f"params.yaml: {where} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    dotted = (lambda name: f"{prefix}.{name}") if prefix else (lambda name: name)
-    for name in data:
-        if name not in hints:
-            raise ConfigError(
-                f"params.yaml: unknown key `{dotted(name)}`; known keys in {where}: {', '.join(fields)}"
-            )
-    for name in fields:
-        if name not in data:
-            raise ConfigError(f"params.yaml: missing key `{dotted(name)}` ({_type_name(hints[name])})")
-    obj = cls(**{name: _convert(data[name], hints[name], dotted(name)) for name in fields})
-    check = getattr(obj, "check", None)
-    if check is not None:
-        check()
-    return obj
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def _message(error: ErrorDetails) -> str:
+    """One pydantic error in params.yaml's words, naming the dotted key."""
+    loc, kind, key = error["loc"], error["type"], _dotted(error["loc"])
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "extra_forbidden":
+        section = loc[:-1]
+        known = (_field(section).annotation if section else Params).model_fields
+        where = f"`{_dotted(section)}`" if section else "the top level"
+        return f"unknown key `{key}`; known keys in {where}: {', '.join(known)}"
+    if kind == "missing":
+        return f"missing key `{key}` ({_expected(_field(loc).annotation)})"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"`{key}` must be {_range(_field(loc))}"
+    if not loc:
+        return f"the top level must be a mapping, got {error['input']!r}"
+    if isinstance(loc[-1], int):  # an item of a list
+        annotation = typing.get_args(_field(loc[:-1]).annotation)[0]
+    else:
+        annotation = _field(loc).annotation
+    return f"`{key}` must be {_expected(annotation)}, got {error['input']!r}"
 
 
 def params_from_dict(data: Any) -> Params:
     """Validate an already-parsed `params.yaml` mapping and return typed `Params`."""
-    return _build(Params, data, "")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        # A misspelt key is both unknown and missing: name it as unknown, which lists the known keys.
+        first = min(exc.errors(), key=lambda error: FIRST_REPORTED.get(error["type"], len(FIRST_REPORTED)))
+        raise ConfigError(f"params.yaml: {_message(first)}") from None
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

@@ -26,9 +26,9 @@ import numpy as np
 from PIL import Image
 
 from alexnet_pipeline.config import params_from_dict
+from alexnet_pipeline.sources.canonical_copy import copy_dataset
 from alexnet_pipeline.sources.layout import find_images
 from alexnet_pipeline.validation.manifest import build_manifest
-from stages.download import copy_dataset
 from stages.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parents[1]

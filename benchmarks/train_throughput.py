@@ -131,7 +131,6 @@ def centre_crops(raw: Path, paths: list[str]) -> np.ndarray:
 def prepared_dataset(source: Path, work: Path):
     """The train photos of `source` as the preprocess stage shards them (1% to val), with the
     shipped params: (params, train manifest, raw folder, shards folder, stats)."""
-    import dataclasses
 
     import yaml
 
@@ -144,26 +143,25 @@ def prepared_dataset(source: Path, work: Path):
     train = manifest[manifest["split"] == "train"]
     processed = work / "processed"
     processed.mkdir()
-    preprocess(train, raw, processed, dataclasses.replace(_config(2), val_fraction=0.01), IMAGE_SIZE, seed=42)
+    preprocess(train, raw, processed, _config(2).model_copy(update={"val_fraction": 0.01}), IMAGE_SIZE, seed=42)
     return params, train, raw, processed, json.loads((processed / "stats.json").read_text())
 
 
 def stage_step(params, processed: Path, stats: dict, num_classes: int, batch: int):
     """A fresh model as the train stage builds it, under the current global policy, and its
     training data as the reader streams it."""
-    import dataclasses
 
     import tensorflow as tf
 
     from alexnet_pipeline.input.reader import make_dataset
     from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
-    from stages.train import build_model
+    from alexnet_pipeline.training.fitting import build_model
 
     tf.random.set_seed(None)  # the reader's seeded shuffles are built without a global seed, as in the stage
     dataset = make_dataset(shard_files(processed, "train"), ShardFormat.read(processed), batch,
                            training=True, seed=42).repeat()
     keras.utils.set_random_seed(0)
-    model = build_model(dataclasses.replace(params.train, batch_size=batch), params.model, params.base,
+    model = build_model(params.train.model_copy(update={"batch_size": batch}), params.model, params.base,
                         num_classes, stats)
     return model, {"x": dataset}
 

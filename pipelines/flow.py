@@ -2,14 +2,22 @@
 
 DVC stays the one judge of what is stale: each stage task runs `dvc repro --single-item
 <stage>`, which skips an up-to-date stage (`source` always runs: it checks upstream for
-changes), and streams DVC's output to the task log. Only `download` is retried, with exponential
-backoff; `train` has a timeout. Any failure ends the run Failed with the stage's own message (a
-failed validation: its summary), never Crashed. A successful run publishes the metrics table
-and the report's path as artifacts, then the optional post-steps: `dvc push`, a git commit.
+changes), and streams DVC's output to the task log. What a stage did comes from state, not log
+text: `dvc status --json` before the repro says whether it was stale, and the run journal that
+every stage command appends to (`stage_runner.record_run`) says whether its command ran; stale
+but not run means DVC restored its outputs from the run cache. Only `download` is retried, with
+exponential backoff; `train` has a timeout. Any failure ends the run Failed with the stage's own
+message (a failed validation: its summary), never Crashed. A successful run publishes the
+metrics table and the report's path as artifacts, then the optional post-steps: `dvc push`, a
+git commit.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import subprocess
+import tempfile
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -20,6 +28,7 @@ from prefect.tasks import exponential_backoff
 
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.dvc_command import dvc_command
+from alexnet_pipeline.core.stage_runner import JOURNAL_ENV
 from alexnet_pipeline.errors import ConfigError, PipelineError
 from pipelines import post_steps, publish
 from pipelines.commands import Finished, run_logged
@@ -27,8 +36,6 @@ from pipelines.exits import exit_is_failure, quiet_pipeline_errors
 from pipelines.overrides import PARAMS_FILE, apply_param_overrides
 
 STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "export", "report")
-SKIPPED_MARK = "didn't change, skipping"
-RESTORED_MARK = "is cached - skipping run, checking out outputs"  # DVC's run cache had these outputs
 DVC_ERROR_PREFIX = "ERROR: "  # DVC's own closing line after a stage's error
 
 
@@ -55,17 +62,42 @@ def stage_error(stage: str, finished: Finished) -> str:
     return f"dvc exit {finished.returncode}:\n" + "\n".join(finished.tail[-15:])
 
 
-@exit_is_failure
-def run_dvc_stage(stage: str, project_dir: str) -> str:
-    """Bring one stage up to date through DVC in `project_dir`; return "ran", "skipped" (up to
-    date) or "restored" (outputs of an earlier run with the same inputs, from DVC's run cache)."""
-    argv, env = dvc_command(["repro", "--single-item", stage])
-    finished = run_logged(argv, project_dir, env, get_run_logger())
+def stage_is_stale(stage: str, project_dir: str) -> bool:
+    """Whether `dvc repro` would bring `stage` up to date: `dvc status --json <stage>` lists what
+    changed, and nothing for an up-to-date stage (an `always_changed` stage is always listed)."""
+    argv, env = dvc_command(["status", "--json", stage])
+    status = subprocess.run(argv, cwd=project_dir, env=env, capture_output=True, text=True, check=False)
+    if status.returncode != 0:
+        raise StageFailed(stage, f"dvc status exit {status.returncode}:\n{status.stderr.strip()}")
+    return bool(json.loads(status.stdout or "{}"))
+
+
+def outcome(stale_before: bool, command_ran: bool) -> str:
+    """What `dvc repro` did to a stage: "ran" its command, "restored" a stale stage's outputs
+    from the run cache (an earlier run with the same inputs) without running it, or "skipped" it."""
+    if command_ran:
+        return "ran"
+    return "restored" if stale_before else "skipped"
+
+
+def repro_stage(stage: str, project_dir: str, logger: logging.Logger | logging.LoggerAdapter) -> str:
+    """Bring one stage up to date through DVC in `project_dir`, its output logged to `logger`;
+    return what DVC did (`outcome`). A failed stage raises `StageFailed` with its own message."""
+    stale = stage_is_stale(stage, project_dir)
+    with tempfile.TemporaryDirectory(prefix="alexnet-journal-") as folder:
+        journal = Path(folder) / "ran"
+        argv, env = dvc_command(["repro", "--single-item", stage])
+        finished = run_logged(argv, project_dir, {**env, JOURNAL_ENV: str(journal)}, logger)
+        ran = journal.is_file() and stage in journal.read_text(encoding="utf-8").splitlines()
     if finished.returncode != 0:
         raise StageFailed(stage, stage_error(stage, finished))
-    if SKIPPED_MARK in finished.output:
-        return "skipped"
-    return "restored" if RESTORED_MARK in finished.output else "ran"
+    return outcome(stale, ran)
+
+
+@exit_is_failure
+def run_dvc_stage(stage: str, project_dir: str) -> str:
+    """The stage task: `repro_stage` with the task run's logger."""
+    return repro_stage(stage, project_dir, get_run_logger())
 
 
 @task(name="apply overrides", task_run_name="apply overrides", cache_policy=NO_CACHE)

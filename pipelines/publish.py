@@ -4,7 +4,6 @@ the HTML report."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -12,6 +11,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from alexnet_pipeline.config import load_params
+from alexnet_pipeline.core.contracts import EvaluationMetrics, read_contract
 from alexnet_pipeline.reporting import report_parts
 from pipelines.exits import exit_is_failure
 from pipelines.overrides import PARAMS_FILE
@@ -40,7 +40,7 @@ def publish_results(project_dir: str, outcome: dict[str, str]) -> Path:
     project = Path(project_dir)
     params = load_params(project / PARAMS_FILE)
     paths = params.paths
-    metrics = json.loads((project / paths.metrics).read_text(encoding="utf-8"))
+    metrics = read_contract(EvaluationMetrics, project / paths.metrics).model_dump(mode="json", exclude_unset=True)
     committed, baseline_note = report_parts.committed_metrics(paths.metrics, repo=project)
     diff_lines = report_parts.diff_table(report_parts.metrics_diff(committed, metrics), baseline_note)
     report = project / paths.report

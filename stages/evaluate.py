@@ -12,15 +12,10 @@ and for two classes the ROC AUC and average precision. `paths.eval_plots` gets t
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.core import atomic
@@ -32,59 +27,28 @@ from alexnet_pipeline.core.artifacts import (
     ROC_FILE,
     TRAIN_SUMMARY_FILE,
 )
+from alexnet_pipeline.core.contracts import (
+    ClassNames,
+    EvaluationMetrics,
+    TrainSummary,
+    read_contract,
+    write_contract,
+)
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.evaluation.classification import binary_curves, classification_metrics
+from alexnet_pipeline.evaluation.scoring import (
+    PREDICTION_COLUMNS,
+    csv_text,
+    predict_dataset,
+    prediction_rows,
+    scored_model,
+)
 from alexnet_pipeline.input.reader import make_dataset
 from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
 from alexnet_pipeline.training.model import load_model
 
 log = logging.getLogger(__name__)
-CENTRE = 4  # index of the centre crop among the ten
-
-
-def predict_dataset(model: keras.Model, dataset: tf.data.Dataset
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(true labels, probabilities, centre-crop probabilities, keys) over a batched dataset of
-    (images, labels, keys); images of ten crops each are scored as one batch and averaged."""
-    labels, averaged, centre, keys = [], [], [], []
-    for images, batch_labels, batch_keys in dataset:
-        if images.shape.rank == 5:  # (batch, 10 crops, size, size, 3)
-            crops = np.asarray(model(tf.reshape(images, (-1, *images.shape[2:])), training=False))
-            crops = crops.reshape(images.shape[0], images.shape[1], -1)
-            averaged.append(crops.mean(axis=1))
-            centre.append(crops[:, CENTRE])
-        else:
-            probabilities = np.asarray(model(images, training=False))
-            averaged.append(probabilities)
-            centre.append(probabilities)
-        labels.append(batch_labels.numpy())
-        keys.extend(key.decode() for key in batch_keys.numpy())
-    return np.concatenate(labels), np.concatenate(averaged), np.concatenate(centre), keys
-
-
-def _csv(header: list[str], rows: list[list[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-PREDICTION_COLUMNS = ["path", "actual", "predicted", "p_predicted", "p_actual"]
-
-
-def prediction_rows(true: np.ndarray, probabilities: np.ndarray, keys: list[str], classes: list[str],
-                    wrong_only: bool = False) -> list[list[Any]]:
-    """path, actual, predicted, p(predicted), p(actual) per test image in test order; with
-    `wrong_only`, the wrong predictions, surest first."""
-    predicted = probabilities.argmax(axis=1)
-    rows = np.arange(len(true))
-    if wrong_only:
-        rows = np.flatnonzero(predicted != true)
-        rows = rows[np.argsort(-probabilities[rows, predicted[rows]], kind="stable")]
-    return [[keys[i], classes[true[i]], classes[predicted[i]], round(float(probabilities[i, predicted[i]]), 6),
-             round(float(probabilities[i, true[i]]), 6)] for i in rows]
 
 
 def evaluate(true: np.ndarray, probabilities: np.ndarray, centre: np.ndarray, keys: list[str],
@@ -97,27 +61,19 @@ def evaluate(true: np.ndarray, probabilities: np.ndarray, centre: np.ndarray, ke
                                "gain": round(metrics["accuracy"] - centre_metrics["accuracy"], 6)}
     predicted = probabilities.argmax(axis=1)
     files = {
-        CONFUSION_FILE: _csv(["actual", "predicted"], [[classes[a], classes[p]] for a, p in zip(true, predicted,
+        CONFUSION_FILE: csv_text(["actual", "predicted"], [[classes[a], classes[p]] for a, p in zip(true, predicted,
                                                                                                 strict=True)]),
-        PREDICTIONS_FILE: _csv(PREDICTION_COLUMNS, prediction_rows(true, probabilities, keys, classes)),
-        MISCLASSIFIED_FILE: _csv(PREDICTION_COLUMNS, prediction_rows(true, probabilities, keys, classes,
+        PREDICTIONS_FILE: csv_text(PREDICTION_COLUMNS, prediction_rows(true, probabilities, keys, classes)),
+        MISCLASSIFIED_FILE: csv_text(PREDICTION_COLUMNS, prediction_rows(true, probabilities, keys, classes,
                                                                      wrong_only=True)),
     }
     if len(classes) == 2:
         curves = binary_curves(true, probabilities[:, 1])
         metrics["roc_auc"], metrics["average_precision"] = curves["roc_auc"], curves["average_precision"]
-        files[ROC_FILE] = _csv(["fpr", "tpr", "threshold"], [list(point.values()) for point in curves["roc"]])
-        files[PR_FILE] = _csv(["recall", "precision", "threshold"], [list(point.values()) for point in curves["pr"]])
+        files[ROC_FILE] = csv_text(["fpr", "tpr", "threshold"], [list(point.values()) for point in curves["roc"]])
+        files[PR_FILE] = csv_text(["recall", "precision", "threshold"], [list(point.values()) for point in curves["pr"]])
     metrics["classes"] = classes
     return metrics, files
-
-
-def scored_model(choice: str, path: str, summary: dict[str, Any]) -> dict[str, Any]:
-    """Which model is scored, from which epoch (counted from 1), out of how many the run trained
-    (train's summary.json). Without a finite loss there is no best epoch: the last one is saved."""
-    epoch = summary["best_epoch"] if choice == "best" and summary["best_epoch"] else summary["epochs_run"]
-    return {"choice": choice, "path": path, "epoch": epoch, "epochs_run": summary["epochs_run"],
-            "best_epoch": summary["best_epoch"] or None, "best_loss": summary["best_loss"]}
 
 
 def main(params: Params) -> None:
@@ -126,11 +82,10 @@ def main(params: Params) -> None:
     files = shard_files(paths.processed, "test")
     if not files:
         raise PipelineError(f"{paths.processed}: no test shards; run the preprocess stage first")
-    summary_path = paths.train_logs / TRAIN_SUMMARY_FILE
-    for required in (params.scored_model, summary_path):
-        if not required.exists():
-            raise PipelineError(f"{required}: not found; run the train stage first")
-    classes = json.loads(paths.labels.read_text())
+    if not params.scored_model.exists():
+        raise PipelineError(f"{params.scored_model}: not found; run the train stage first")
+    summary = read_contract(TrainSummary, paths.train_logs / TRAIN_SUMMARY_FILE)
+    classes = read_contract(ClassNames, paths.labels).root
     model = load_model(params.scored_model)
     shards = ShardFormat.read(paths.processed)
     if cfg.ten_crop and shards.stored_size == shards.image_size:
@@ -139,8 +94,8 @@ def main(params: Params) -> None:
     dataset = make_dataset(files, shards, cfg.batch_size, training=False, seed=params.base.seed,
                            ten_crop=cfg.ten_crop, keys=True)
     metrics, plot_files = evaluate(*predict_dataset(model, dataset), classes, cfg.ten_crop)
-    metrics["model"] = scored_model(cfg.model, str(params.scored_model), json.loads(summary_path.read_text()))
-    atomic.write_json(paths.metrics, metrics)
+    metrics["model"] = scored_model(cfg.model, str(params.scored_model), summary)
+    write_contract(paths.metrics, EvaluationMetrics, metrics)
     with atomic.atomic_path(paths.eval_plots) as tmp:
         tmp.mkdir()
         for name, text in plot_files.items():

@@ -6,11 +6,11 @@ preprocessing in the graph (see `alexnet_pipeline.evaluation.serving`); `labels.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.contracts import ClassNames, read_contract
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.evaluation.serving import export_for_serving
@@ -25,7 +25,7 @@ def main(params: Params) -> None:
     paths = params.paths
     if not params.scored_model.exists():
         raise PipelineError(f"{params.scored_model}: no trained model; run the train stage first")
-    labels = json.loads(paths.labels.read_text())
+    labels = read_contract(ClassNames, paths.labels).root
     with atomic.atomic_path(paths.serving) as folder:
         export_for_serving(load_model(params.scored_model), labels, ShardFormat.read(paths.processed),
                            params.preprocess.resize, folder, ten_crop=params.evaluate.ten_crop)

@@ -29,46 +29,28 @@ from alexnet_pipeline.core.artifacts import (
     SPLITS_FILE,
     STATS_FILE,
 )
+from alexnet_pipeline.core.contracts import (
+    ClassNames,
+    ImageStats,
+    ShardLayout,
+    SplitCounts,
+    write_contract,
+)
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.core.workers import process_pool, worker_count
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.shards import shard_writer
 from alexnet_pipeline.shards.images import stored_size
-from alexnet_pipeline.shards.shard_format import shard_name
+from alexnet_pipeline.shards.shard_plan import plan_shards
 from alexnet_pipeline.shards.shard_writer import (
     PixelStats,
-    ShardJob,
     ShardSettings,
     write_shard_job,
 )
-from alexnet_pipeline.shards.splitting import assign_splits, unit_hash
+from alexnet_pipeline.shards.splitting import assign_splits
 from alexnet_pipeline.sources.layout import SPLITS
 
 log = logging.getLogger(__name__)
-SHARD_ORDER_SALT = "shard-order"  # keeps the order's hash apart from the split assignment's
-
-
-def shard_order(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """`rows` in a seeded order keyed on each image's content (ties, identical files, by path):
-    classes are mixed within and across shards, so a reader that draws from a few shards at a
-    time gets batches as mixed as a uniform shuffle's, at any dataset size; the order never
-    depends on how the files are named or listed."""
-    keys = [unit_hash(seed, f"{SHARD_ORDER_SALT}:{sha256}") for sha256 in rows["sha256"]]
-    return rows.assign(_order=keys).sort_values(["_order", "path"], kind="stable").drop(columns="_order")
-
-
-def plan_shards(manifest: pd.DataFrame, class_ids: dict[str, int], out_dir: Path,
-                shard_size: int, seed: int) -> list[ShardJob]:
-    """Every split's images in `shard_order`, cut into shards of `shard_size`."""
-    jobs = []
-    for split in SPLITS:
-        rows = shard_order(manifest[manifest["final_split"] == split], seed)
-        images = [(row.path, class_ids[row.label], row.sha256) for row in rows.itertuples(index=False)]
-        count = -(-len(images) // shard_size)
-        for index in range(count):
-            chunk = tuple(images[index * shard_size:(index + 1) * shard_size])
-            jobs.append(ShardJob(out_dir / shard_name(split, index, count), split, chunk))
-    return jobs
 
 
 def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig,
@@ -104,12 +86,12 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
               for split in SPLITS if not (group := manifest[manifest["final_split"] == split]).empty}
     for split, per_class in counts.items():
         log.info("%s: %d images", split, sum(per_class.values()))
-    atomic.write_json(out_dir / CLASSES_FILE, classes)
-    atomic.write_json(out_dir / STATS_FILE, {**stats.as_json(), "image_size": image_size})
-    atomic.write_json(out_dir / SHARDS_FILE, {
+    write_contract(out_dir / CLASSES_FILE, ClassNames, classes)
+    write_contract(out_dir / STATS_FILE, ImageStats, {**stats.as_json(), "image_size": image_size})
+    write_contract(out_dir / SHARDS_FILE, ShardLayout, {
         "encoding": cfg.encoding, "resize": cfg.resize, "image_size": image_size,
         "stored_size": stored_size(cfg.resize, image_size), "jpeg_quality": cfg.jpeg_quality})
-    atomic.write_json(out_dir / SPLITS_FILE, counts)
+    write_contract(out_dir / SPLITS_FILE, SplitCounts, counts)
     return counts
 
 

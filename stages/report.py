@@ -10,9 +10,6 @@ diff, the per-class table and the validation counts.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from pydantic import BaseModel
 
 from alexnet_pipeline.config import Params
 from alexnet_pipeline.core import atomic
@@ -30,36 +28,22 @@ from alexnet_pipeline.core.artifacts import (
     SPLITS_FILE,
     TRAIN_SUMMARY_FILE,
 )
+from alexnet_pipeline.core.contracts import (
+    DatasetLayout,
+    EvaluationMetrics,
+    ModelSummary,
+    SplitCounts,
+    TrainSummary,
+    ValidationReport,
+    read_contract,
+)
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.reporting import charts, report_parts
+from alexnet_pipeline.reporting.training_history import read_history
 
 log = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
-HISTORY_SPLITS = {"train": "train", "eval": "val"}  # dvclive folder -> name shown
 SAMPLES_PER_KIND = 6  # sample predictions shown: the surest wrong ones and a draw of right ones
-
-
-def read_history(train_logs: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """dvclive's per-epoch TSVs (`plots/metrics/<train|eval>/<metric>.tsv`) as {metric: {split: points}}."""
-    history: dict[str, dict[str, list[tuple[int, float]]]] = {}
-    for folder, split in HISTORY_SPLITS.items():
-        for tsv in sorted((train_logs / "plots" / "metrics" / folder).glob("*.tsv")):
-            with tsv.open(newline="") as handle:
-                rows = list(csv.DictReader(handle, delimiter="\t"))
-            points = [(int(row["step"]), float(row[tsv.stem])) for row in rows]
-            history.setdefault(tsv.stem, {})[split] = points
-    return history
-
-
-def _plain(value: Any) -> Any:
-    """Params dataclasses to plain YAML-friendly values (paths and tuples included)."""
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict[str, int]],
@@ -79,26 +63,28 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         validation=validation, metrics=metrics, classes=classes,
         curves=charts.training_curves(history) if history else "",
         confusion=charts.confusion_heatmap(metrics["confusion_matrix"], classes),
-        params_yaml=yaml.safe_dump(_plain(params), sort_keys=False), data_docs=data_docs,
+        params_yaml=yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), data_docs=data_docs,
         model=model, summary=summary, samples=list(samples), diff=list(diff), baseline_note=baseline_note,
         scored_model=report_parts.scored_model_text(metrics["model"]),
         precision=report_parts.precision_text(summary) if summary else "",
     )
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+def read_plain(model: type[BaseModel], path: Path) -> Any:
+    """The file's checked content as plain JSON values, as the template and the Markdown use it."""
+    return read_contract(model, path).model_dump(mode="json", exclude_unset=True)
 
 
-def _read_optional_json(path: Path) -> Any:
-    return _read_json(path) if path.exists() else None
+def read_optional(model: type[BaseModel], path: Path) -> Any:
+    return read_plain(model, path) if path.exists() else None
 
 
 def main(params: Params) -> None:
     """Write paths.report and paths.report_markdown from the outputs of the earlier stages."""
     paths = params.paths
-    metrics, validation = _read_json(paths.metrics), _read_json(paths.validation_report)
-    summary = _read_optional_json(paths.train_logs / TRAIN_SUMMARY_FILE)
+    metrics = read_plain(EvaluationMetrics, paths.metrics)
+    validation = read_plain(ValidationReport, paths.validation_report)
+    summary = read_optional(TrainSummary, paths.train_logs / TRAIN_SUMMARY_FILE)
     old_metrics, baseline_note = report_parts.committed_metrics(paths.metrics)
     diff = report_parts.metrics_diff(old_metrics, metrics)
     predictions = paths.eval_plots / PREDICTIONS_FILE
@@ -106,13 +92,13 @@ def main(params: Params) -> None:
                if predictions.exists() else [])
     html = render_report(
         params,
-        layout=_read_json(paths.raw / LAYOUT_FILE),
-        splits=_read_json(paths.processed / SPLITS_FILE),
+        layout=read_plain(DatasetLayout, paths.raw / LAYOUT_FILE),
+        splits=read_plain(SplitCounts, paths.processed / SPLITS_FILE),
         validation=validation,
         metrics=metrics,
         history=read_history(paths.train_logs),
         data_docs=os.path.relpath(paths.data_docs / "index.html", paths.report.parent),
-        model=_read_optional_json(paths.train_logs / MODEL_SUMMARY_FILE), summary=summary,
+        model=read_optional(ModelSummary, paths.train_logs / MODEL_SUMMARY_FILE), summary=summary,
         samples=samples, diff=diff, baseline_note=baseline_note,
     )
     atomic.write_text(paths.report, html)

@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 from alexnet_pipeline.config import DataConfig, Params
-from alexnet_pipeline.core import atomic
+from alexnet_pipeline.core.contracts import SourceRecord, write_contract
 from alexnet_pipeline.core.stage_runner import run_stage
-from alexnet_pipeline.sources.local_source import fingerprint, local_source_path
+from alexnet_pipeline.sources.local_source import folder_fingerprint, local_source_path
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def describe_source(data: DataConfig) -> dict[str, Any]:
         return {"source": "sample"}
     if data.source == "local":
         path = local_source_path(data.local)
-        return {"source": "local", "path": str(path), **fingerprint(path)}
+        return {"source": "local", "path": str(path), **folder_fingerprint(path)}
     from alexnet_pipeline.sources.kaggle_source import (
         resolve,  # the Kaggle client loads only when used
     )
@@ -35,7 +35,7 @@ def describe_source(data: DataConfig) -> dict[str, Any]:
 def main(params: Params) -> None:
     """Describe the data source named in params.yaml into paths.source."""
     record = describe_source(params.data)
-    atomic.write_json(params.paths.source, record)
+    write_contract(params.paths.source, SourceRecord, record)
     log.info("data source: %s", record)
 
 

@@ -97,16 +97,18 @@ def project_copy(tiny_project: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kaggle_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The Kaggle API stub on localhost:7777, with the client pointed at it and given the stub's
-    credentials; HOME is a temp folder, so no real kaggle.json is read."""
+    """The Kaggle API stub on a free loopback port, with the client pointed at it (also in
+    subprocesses, through the environment) and given the stub's credentials; HOME is a temp
+    folder, so no real kaggle.json is read."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")
     monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
     monkeypatch.setenv("KAGGLE_KEY", KEY)
     for name in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
     stub = KaggleStub()
-    with RunningStub(stub):
+    with RunningStub(stub) as running:
+        for name, value in running.client_env().items():
+            monkeypatch.setenv(name, value)
         yield stub

@@ -1,10 +1,13 @@
 """A stub of the Kaggle API on loopback, for the real client to talk to.
 
-kagglesdk (under kagglehub) sends every call to http://localhost:7777 when
-KAGGLE_API_ENVIRONMENT=TEST: `POST /api/v1/<Service>/<Method>` with a JSON body. Like Kaggle,
-the stub answers a download with a 302 to a storage URL that serves the archive with
-`Content-Length`, `Accept-Ranges`, `x-goog-hash: md5=...` and Range requests. Tests set
-failures: API or storage statuses to answer next, or a connection cut part-way through a body.
+kagglesdk sends every call to http://localhost:7777 when KAGGLE_API_ENVIRONMENT=TEST:
+`POST /api/v1/<Service>/<Method>` with a JSON body. That endpoint is fixed, so the stub listens
+on a free port instead and serves as the HTTP proxy (`http_proxy`, which requests honours) for
+that address: stubs of tests running in parallel never collide, and subprocesses that inherit
+the environment reach the same stub (`RunningStub.client_env`). Like Kaggle, the stub answers a
+download with a 302 to a storage URL that serves the archive with `Content-Length`,
+`Accept-Ranges`, `x-goog-hash: md5=...` and Range requests. Tests set failures: API or storage
+statuses to answer next, or a connection cut part-way through a body.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+from urllib.parse import urlsplit
 
-PORT = 7777
+from kagglesdk.kaggle_env import KaggleEnv, get_endpoint
+
 API = "/api/v1/"
+SDK_TEST_ENDPOINT = get_endpoint(KaggleEnv.TEST)  # where kagglesdk sends calls when KAGGLE_API_ENVIRONMENT=TEST
 USERNAME, KEY, TOKEN = "stub-user", "stub-key", "stub-token"
 
 
@@ -73,11 +79,18 @@ def make_handler(stub: KaggleStub) -> type[BaseHTTPRequestHandler]:
         def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps({"code": status, "message": message}).encode(), headers=headers)
 
+        def _origin_path(self) -> str:
+            """The request's path: as a proxy the stub gets the whole URL (`http://host/path`)."""
+            parts = urlsplit(self.path)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+
         def do_POST(self) -> None:
+            self.path = self._origin_path()
             length = int(self.headers.get("Content-Length") or 0)
             request = json.loads(self.rfile.read(length) or b"{}")
             stub.calls.append({"method": "POST", "path": self.path, "body": request,
-                               "auth": self.headers.get("Authorization")})
+                               "auth": self.headers.get("Authorization"),
+                               "user_agent": self.headers.get("User-Agent")})
             if stub.stall_next_call_s:
                 stall, stub.stall_next_call_s = stub.stall_next_call_s, 0.0
                 time.sleep(stall)
@@ -108,7 +121,7 @@ def make_handler(stub: KaggleStub) -> type[BaseHTTPRequestHandler]:
             return self._error(404, f"unknown RPC {rpc}")
 
         def _redirect(self, path: str) -> None:
-            self._send(302, headers={"Location": f"http://localhost:{PORT}{path}"})
+            self._send(302, headers={"Location": f"{SDK_TEST_ENDPOINT}{path}"})
 
         def _archive(self) -> bytes | None:
             parts = self.path.removeprefix("/storage/").split("/")
@@ -119,6 +132,7 @@ def make_handler(stub: KaggleStub) -> type[BaseHTTPRequestHandler]:
             return None
 
         def do_GET(self) -> None:
+            self.path = self._origin_path()
             stub.calls.append({"method": "GET", "path": self.path, "range": self.headers.get("Range")})
             archive = self._archive()
             if stub.blob_failures:
@@ -159,11 +173,23 @@ class _Server(ThreadingHTTPServer):
 
 
 class RunningStub:
-    """The stub serving on 127.0.0.1:7777 in a background thread."""
+    """The stub serving on a free port of 127.0.0.1 in a background thread."""
 
     def __init__(self, stub: KaggleStub) -> None:
-        self.server = _Server(("127.0.0.1", PORT), make_handler(stub))
+        self.server = _Server(("127.0.0.1", 0), make_handler(stub))
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables that send kagglesdk's calls (and the downloads they redirect
+        to) to this stub: the TEST endpoint, reached through the stub as the HTTP proxy. Other
+        loopback servers on 127.0.0.1 (the Prefect test server) are reached directly."""
+        proxy = {"http_proxy": self.url, "no_proxy": "127.0.0.1"}
+        return {"KAGGLE_API_ENVIRONMENT": "TEST", **proxy, **{name.upper(): value for name, value in proxy.items()}}
 
     def __enter__(self) -> Self:
         self.thread.start()

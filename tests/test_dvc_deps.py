@@ -5,7 +5,6 @@ the edited code would write differently."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 import yaml
 
 from tests.helpers import REPO_ROOT
+from tests.import_graph import import_closure
 
-PACKAGES = ("alexnet_pipeline", "stages", "pipelines")
 STAGE_MODULE = re.compile(r"python -m ([\w.]+)")
 INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")
 # Params that change how work runs, never what it writes: no stage may depend on them. The report
@@ -22,49 +21,6 @@ INTERPOLATION = re.compile(r"\$\{([\w.]+)\}")
 RUNTIME_ONLY = ("validate.workers", "preprocess.workers", "data.kaggle.cache_dir", "data.kaggle.retries",
                 "data.kaggle.backoff_s", "data.kaggle.timeout_s", "data.extract", "cluster")
 SHOWS_EVERY_PARAM = {"report"}
-
-
-def module_path(root: Path, name: str) -> Path | None:
-    """The file of project module `name` under `root` (a module or a package), else None."""
-    if name.split(".")[0] not in PACKAGES:
-        return None
-    base = root.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(root: Path, path: Path) -> set[str]:
-    """Names of the modules `path` imports anywhere in its body (`from a import b` counts a.b
-    when b is a module); relative imports resolved."""
-    package = path.relative_to(root).with_suffix("").parts[:-1]
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            anchor = list(package[:len(package) - node.level + 1]) if node.level else []
-            base = ".".join(anchor + ([node.module] if node.module else []))
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names
-                         if module_path(root, f"{base}.{alias.name}") is not None)
-    return names
-
-
-def import_closure(root: Path, module: str) -> set[Path]:
-    """Every project file that running `python -m module` imports, package `__init__`s included."""
-    seen: set[Path] = set()
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__
-            path = module_path(root, ".".join(parts[:depth]))
-            if path is not None and path not in seen:
-                seen.add(path)
-                todo.extend(imported_modules(root, path))
-    return seen
 
 
 def stage_definitions(root: Path) -> dict[str, dict]:

@@ -1,9 +1,11 @@
-"""The shared entry point of every stage: logging, `--params`, and readable failures."""
+"""The shared entry point of every stage: logging, `--params`, readable failures, and a run
+journal (one line per stage that really ran) for the Prefect flow to tell a run from a restore."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -11,6 +13,8 @@ from alexnet_pipeline.config import Params, load_params
 from alexnet_pipeline.errors import PipelineError
 
 log = logging.getLogger("alexnet_pipeline")
+# Names a file to which each stage run appends its name; set by the flow for `dvc repro`.
+JOURNAL_ENV = "ALEXNET_STAGE_JOURNAL"
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -19,6 +23,15 @@ def configure_logging(level: int = logging.INFO) -> None:
                         datefmt="%H:%M:%S")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # its INFO lines come twice (absl and ours)
+
+
+def record_run(name: str) -> None:
+    """Append `name` to the journal file that $ALEXNET_STAGE_JOURNAL names, if it is set: the
+    record that this stage's command ran, rather than DVC restoring its outputs from its run cache."""
+    journal = os.environ.get(JOURNAL_ENV)
+    if journal:
+        with open(journal, "a", encoding="utf-8") as lines:
+            lines.write(f"{name}\n")
 
 
 def run_stage(name: str, body: Callable[[Params], None], argv: Sequence[str] | None = None) -> None:
@@ -30,6 +43,7 @@ def run_stage(name: str, body: Callable[[Params], None], argv: Sequence[str] | N
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     configure_logging()
+    record_run(name)
     try:
         body(load_params(args.params))
     except PipelineError as exc:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import tensorflow as tf
 
 from alexnet_pipeline.config import PreprocessConfig
 from alexnet_pipeline.core.artifacts import SHARDS_FILE
+from alexnet_pipeline.core.contracts import ShardLayout, read_contract
 from alexnet_pipeline.shards.images import stored_size
 
 FEATURES = {
@@ -42,8 +42,8 @@ class ShardFormat:
 
     @classmethod
     def read(cls, processed_dir: Path) -> ShardFormat:
-        info = json.loads((processed_dir / SHARDS_FILE).read_text())
-        return cls(info["encoding"], info["stored_size"], info["image_size"], info["jpeg_quality"])
+        info = read_contract(ShardLayout, processed_dir / SHARDS_FILE)
+        return cls(info.encoding, info.stored_size, info.image_size, info.jpeg_quality)
 
 
 def shard_files(processed_dir: Path, split: str) -> list[str]:

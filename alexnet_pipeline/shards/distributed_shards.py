@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @task(name="write shard", cache_policy=NO_CACHE)
-def write_shard(job: ShardJob, settings: ShardSettings) -> PixelStats:
+def write_shard_task(job: ShardJob, settings: ShardSettings) -> PixelStats:
     """One shard, on whichever Dask worker the runner picks."""
     return write_shard_job(job, settings)
 
@@ -41,6 +41,6 @@ def write_shards_on_dask(jobs: list[ShardJob], settings: ShardSettings, address:
     @flow(name="preprocess-shards", task_runner=runner)
     def preprocess_shards() -> list[PixelStats]:
         """The jobs stay out of the flow's parameters: a big dataset has millions of paths."""
-        return [future.result() for future in write_shard.map(jobs, unmapped(settings))]
+        return [future.result() for future in write_shard_task.map(jobs, unmapped(settings))]
 
     return preprocess_shards()

@@ -1,4 +1,4 @@
-"""Kaggle datasets and competitions through the official client (kagglesdk, as kagglehub uses it).
+"""Kaggle datasets and competitions through the official client library, kagglesdk.
 
 `resolve` says which upstream archive is current (a dataset's version number, a competition
 archive's checksum) without downloading it; `fetch_archive` brings that archive into the
@@ -14,10 +14,10 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Self
 
-import kagglehub
 import requests
 from kagglesdk import KaggleClient
 from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFilesRequest
@@ -38,13 +38,14 @@ from alexnet_pipeline.sources.resumable_download import (
     RemoteFile,
     RetriesExhausted,
     as_transient,
-    download,
+    download_resumably,
     with_retries,
 )
 
 log = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIX = ".archive"
+USER_AGENT = f"alexnet-pipeline kagglesdk/{metadata.version('kagglesdk')}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,17 @@ def _with_timeouts(session: requests.Session, timeout: float) -> requests.Sessio
     return session
 
 
+def sdk_session(client: KaggleClient) -> requests.Session | None:
+    """The requests.Session that an entered KaggleClient sends its API calls through, if found.
+
+    kagglesdk (0.1.37) has no public setting for timeouts nor a public handle on its session, so
+    this reads the private `KaggleHttpClient._session`; the tests pin the kagglesdk version it was
+    checked against and fail when the version changes.
+    """
+    session = getattr(client.http_client(), "_session", None)
+    return session if isinstance(session, requests.Session) else None
+
+
 def _status(exc: requests.HTTPError) -> int:
     """The HTTP status, or the `code` of Kaggle's JSON error body when the status hides it."""
     response = exc.response
@@ -138,13 +150,18 @@ class KaggleApi:
         self.credentials = find_credentials()
         self.client = KaggleClient(
             username=self.credentials.username, password=self.credentials.key,
-            api_token=self.credentials.api_token,
-            user_agent=f"alexnet-pipeline kagglehub/{kagglehub.__version__}")
+            api_token=self.credentials.api_token, user_agent=USER_AGENT)
         self.blob_session = _with_timeouts(requests.Session(), config.timeout_s)
 
     def __enter__(self) -> Self:
         self.client.__enter__()
-        _with_timeouts(self.client.http_client()._session, self.config.timeout_s)
+        session = sdk_session(self.client)
+        if session is None:
+            log.warning("kagglesdk %s has no requests.Session where this code looks for it; Kaggle API "
+                        "calls run without the %g s timeout (data.kaggle.timeout_s)",
+                        metadata.version("kagglesdk"), self.config.timeout_s)
+        else:
+            _with_timeouts(session, self.config.timeout_s)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -204,7 +221,7 @@ class KaggleApi:
     def download(self, version: int | None, target_file: Path) -> Path:
         def attempt() -> Path:
             with self.open_download(version) as response:
-                return download(response, target_file, self.blob_session, self.config.timeout_s)
+                return download_resumably(response, target_file, self.blob_session, self.config.timeout_s)
         return self._retrying(attempt, "download")
 
 

@@ -23,7 +23,7 @@ def local_source_path(local: LocalConfig) -> Path:
     return path
 
 
-def fingerprint(path: Path) -> dict[str, Any]:
+def folder_fingerprint(path: Path) -> dict[str, Any]:
     """Count, total size and a hash of every file's relative path, size and mtime under `path`."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     digest = hashlib.sha256()

@@ -130,7 +130,7 @@ def _stream(response: requests.Response, part: Path, offset: int, total: int | N
             progress.update(len(chunk))
 
 
-def download(response: requests.Response, target: Path, session: requests.Session, timeout: float) -> Path:
+def download_resumably(response: requests.Response, target: Path, session: requests.Session, timeout: float) -> Path:
     """Save the body of `response` (streamed) as `target`, resuming `target.part` when the server
     allows; raise TransientError on a short or corrupt body so that a retry can finish the job."""
     remote = RemoteFile.of(response)

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-TEXTURES = ("stripes", "checks", "dots", "rings")
+from alexnet_pipeline.config import SAMPLE_CLASSES
+
+TEXTURES = SAMPLE_CLASSES  # params.yaml's `data.sample.classes` choose among them; `_texture` draws each
 SHAPES = ("circle", "square", "triangle", "star")
 
 

@@ -8,7 +8,6 @@ scratch on small data). Warm-up and plateau drops are one callback whose state s
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -31,7 +30,7 @@ def effective(cfg: TrainConfig) -> TrainConfig:
     replaced = {name: value for name, value in PAPER.items() if getattr(cfg, name) != value}
     if replaced:
         log.info("train.recipe: paper sets %s", ", ".join(f"{k}={v}" for k, v in replaced.items()))
-    return dataclasses.replace(cfg, **PAPER)
+    return cfg.model_copy(update=PAPER)
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:

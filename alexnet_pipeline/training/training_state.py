@@ -35,7 +35,7 @@ class Stateful(Protocol):
     def restore(self, state: dict[str, Any]) -> None: ...
 
 
-def fingerprint(settings: dict[str, Any], data_files: list[Path]) -> str:
+def run_fingerprint(settings: dict[str, Any], data_files: list[Path]) -> str:
     """A hash of what decides a run's result: the settings and the data's description files."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in data_files:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import yaml
 
 from alexnet_pipeline.config import MIN_IMAGE_SIZE, Params, load_params, params_from_dict
 from alexnet_pipeline.errors import ConfigError, PipelineError
-from tests.helpers import SHIPPED_PARAMS, del_key, set_key, shipped_params_dict
+from tests.helpers import REPO_ROOT, SHIPPED_PARAMS, del_key, set_key, shipped_params_dict
 
 
 def _error_for(dotted: str, value: object) -> str:
@@ -208,3 +210,66 @@ def test_xla_with_op_determinism_is_refused() -> None:
         params_from_dict(data)
     set_key(data, "train.deterministic", False)
     assert params_from_dict(data).train.jit_compile is True
+
+
+def test_nested_sections_are_frozen_too() -> None:
+    params = load_params(SHIPPED_PARAMS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.train.lr_plateau.factor = 0.5  # type: ignore[misc]
+    changed = params.train.model_copy(update={"epochs": 3})
+    assert changed.epochs == 3 and params.train.epochs == 10
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected"),
+    [
+        ("validate.allowed_formats", ["JPEG", 1], "`validate.allowed_formats[1]` must be a string, got 1"),
+        ("train.lr_plateau", [1], "`train.lr_plateau` must be a mapping, got [1]"),
+        ("train.learning_rate", True, "`train.learning_rate` must be a number, got True"),
+        ("data.kaggle.version", True, "`data.kaggle.version` must be an integer or null, got True"),
+        ("train.momentum", 1.0, "`train.momentum` must be in [0, 1)"),
+        ("base.seed", 2**32, "`base.seed` must be in 0..4294967295"),
+        ("validate.workers", -1, "`validate.workers` must be >= 0 (0: one per core)"),
+        ("data.sample.classes", ["dots", "squiggles"],
+         "`data.sample.classes` has unknown classes ['squiggles']; choose from stripes, checks, dots, rings"),
+        ("paths.labels", "models/alexnet.keras", "`paths.model` (models/alexnet.keras) and `paths.labels`"),
+    ],
+)
+def test_messages_name_the_key_and_the_rule(dotted: str, value: object, expected: str) -> None:
+    assert expected in _error_for(dotted, value)
+
+
+def test_missing_key_says_what_it_expects() -> None:
+    data = shipped_params_dict()
+    del_key(data, "train.mixed_precision")
+    with pytest.raises(ConfigError, match=r"missing key `train.mixed_precision` \(one of 'auto', 'off'"):
+        params_from_dict(data)
+
+
+def test_a_misspelt_key_is_named_as_unknown_not_missing() -> None:
+    data = shipped_params_dict()
+    data["train"]["epoch"] = data["train"].pop("epochs")
+    with pytest.raises(ConfigError, match="unknown key `train.epoch`; known keys in `train`: recipe, epochs"):
+        params_from_dict(data)
+
+
+def test_dump_keeps_tuples_and_paths() -> None:
+    """Fingerprints of a training run are computed from the dump, as they were from `asdict`."""
+    dumped = load_params(SHIPPED_PARAMS).model_dump()
+    assert dumped["paths"]["raw"] == Path("data/raw")
+    assert dumped["data"]["sample"]["classes"] == ("stripes", "checks", "dots", "rings")
+    assert dumped["train"]["lr_plateau"] == {"patience": 0, "factor": 0.1, "max_drops": 3}
+
+
+def test_sample_classes_are_the_textures_the_generator_draws() -> None:
+    from alexnet_pipeline.config import SAMPLE_CLASSES
+    from alexnet_pipeline.sources.sample_data import TEXTURES
+
+    assert TEXTURES == SAMPLE_CLASSES
+
+
+def test_config_does_not_load_the_sample_generator() -> None:
+    """config is the lowest layer: sample_data takes its class names from config, not the reverse."""
+    code = ("import sys, alexnet_pipeline.config; "
+            "sys.exit('alexnet_pipeline.sources.sample_data' in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)

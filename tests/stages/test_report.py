@@ -14,7 +14,8 @@ from PIL import Image
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.core.stage_runner import run_stage
-from stages.report import main, read_history, render_report
+from alexnet_pipeline.reporting.training_history import read_history
+from stages.report import main, render_report
 from tests.helpers import write_params
 
 CLASSES = ["ocelot", "zebra"]
@@ -42,7 +43,7 @@ METRICS = {
     "accuracy": 0.857143, "loss": 0.4321, "macro_f1": 0.8, "weighted_f1": 0.81, "num_examples": 4,
     "per_class": {"ocelot": {"precision": 1.0, "recall": 0.5, "f1": 0.666667, "support": 2},
                   "zebra": {"precision": 0.666667, "recall": 1.0, "f1": 0.8, "support": 2}},
-    "confusion_matrix": [[1, 1], [0, 2]], "classes": CLASSES,
+    "confusion_matrix": [[1, 1], [0, 2]], "confusion_matrix_normalized": [[0.5, 0.5], [0.0, 1.0]], "classes": CLASSES,
     "model": {"choice": "best", "path": "models/alexnet.best.keras", "epoch": 5, "epochs_run": 6, "best_epoch": 5,
               "best_loss": 0.31},
 }

@@ -16,6 +16,7 @@ from alexnet_pipeline.core.artifacts import LAYOUT_FILE, MANIFEST_FILE
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.input.tfrecords import FEATURES
 from alexnet_pipeline.sources.layout import find_images
+from alexnet_pipeline.validation.findings import ValidationResult, failure_summary
 from alexnet_pipeline.validation.manifest import build_manifest
 from stages import preprocess as preprocess_stage
 from stages import validate as validate_stage
@@ -70,7 +71,7 @@ def _report(root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> validate_stage.ValidationResult:
+def planted(tmp_path_factory: pytest.TempPathFactory) -> ValidationResult:
     root = tmp_path_factory.mktemp("planted")
     params = load_params(_project(root))
     manifest = build_manifest(find_images(params.paths.raw), params.paths.raw)
@@ -102,7 +103,7 @@ def test_valid_files_are_usable_and_the_report_fails(planted) -> None:
 
 def test_failure_summary_names_the_files_and_the_way_out(planted) -> None:
     cfg = load_params(write_params(Path("/nowhere"))).validate
-    summary = validate_stage.failure_summary(planted, "reports/validation.json", cfg)
+    summary = failure_summary(planted, "reports/validation.json", cfg)
     assert summary.startswith(f"validation failed: {len(BAD)} of {len(GOOD) + len(BAD)} files")
     for path in BAD:
         assert path in summary

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from alexnet_pipeline.evaluation.predict import Prediction, expand_inputs, predict_files
 from alexnet_pipeline.input.reader import make_dataset
 from alexnet_pipeline.input.tfrecords import ShardFormat
-from alexnet_pipeline.shards.images import prepare_image
+from alexnet_pipeline.shards.images import encode_jpeg, prepare_image
 from alexnet_pipeline.training.model import build_alexnet
 from tests.helpers import write_image, write_test_shards, write_truncated_jpeg
 
@@ -38,9 +39,15 @@ def test_good_truncated_and_text_files(tmp_path: Path, tiny_model) -> None:
 
     prediction, cut, not_image = results
     assert prediction.error is None
-    assert [entry["label"] for entry in prediction.top] in (LABELS, LABELS[::-1])
+    # The model's own probabilities for the image as the shards store it (the paper square, JPEG
+    # at the shard quality), on the centre 67 x 67 crop: the labels come most probable first.
+    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), 95), channels=3).numpy()
+    offset = (stored.shape[0] - SIZE) // 2
+    expected = np.asarray(tiny_model(stored[None, offset:offset + SIZE, offset:offset + SIZE], training=False))[0]
+    assert abs(expected[0] - expected[1]) > 1e-4  # the order is not decided by rounding noise
+    assert [entry["label"] for entry in prediction.top] == [LABELS[i] for i in np.argsort(-expected)]
     probs = [entry["prob"] for entry in prediction.top]
-    assert probs == sorted(probs, reverse=True)
+    assert probs == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-5)
     assert sum(probs) == pytest.approx(1.0, abs=1e-5)
 
     assert cut.top is None and cut.error.startswith("cannot decode image")

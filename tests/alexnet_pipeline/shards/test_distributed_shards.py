@@ -3,7 +3,6 @@ writes the same bytes as a single-process run."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,7 @@ def test_dask_shards_are_byte_identical_to_a_single_process(tmp_path: Path, pref
         out = tmp_path / engine
         out.mkdir()
         # one process locally; two Dask worker processes
-        cfg = replace(params.preprocess, workers=1 if engine == "local" else 2)
+        cfg = params.preprocess.model_copy(update={"workers": 1 if engine == "local" else 2})
         preprocess(manifest, raw, out, cfg, 67, 42, ClusterConfig(preprocess=engine, dask_address="", chief_wait_s=600.0))
         outputs[engine] = {path.name: sha256_of(path) for path in sorted(out.iterdir())}
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from alexnet_pipeline.shards import images as images_module
 from alexnet_pipeline.shards.images import (
     encode_jpeg,
     load_rgb,
@@ -182,13 +183,24 @@ def test_unknown_resize_policy_is_an_error() -> None:
         resize_square(Image.new("RGB", (8, 8)), 4, "zoom")
 
 
-def test_large_jpeg_is_decoded_at_a_reduced_scale_with_the_same_result(tmp_path: Path) -> None:
+def test_large_jpeg_is_decoded_at_a_reduced_scale_with_the_same_result(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare_image asks the JPEG decoder for the smallest DCT scale that still covers the
+    stored square (1/8 here: 200x150 for 76x76), and the picture is the full decode's."""
     big = Image.fromarray(np.kron(noise_array(40, 30, seed=2), np.ones((40, 40, 1), dtype=np.uint8)))
     big.save(tmp_path / "big.jpg", quality=95)  # 1600x1200 of 40-pixel blocks
     with Image.open(tmp_path / "big.jpg") as image:
         image.draft("RGB", (76 * 4 // 3 + 1, 76))
         assert image.size[1] < 1200  # DCT scaling applies: decoding reads fewer pixels
+    decoded = []  # the size of each image prepare_image hands to the resize
+
+    def recording_resize(image: Image.Image, size: int, policy: str) -> Image.Image:
+        decoded.append(image.size)
+        return resize_square(image, size, policy)
+
+    monkeypatch.setattr(images_module, "resize_square", recording_resize)
     fast = np.asarray(prepare_image(tmp_path / "big.jpg", 67, "paper")).astype(int)
+    assert decoded == [(200, 150)]  # 1/8 of 1600x1200: the draft took effect
     full = np.asarray(resize_square(load_rgb(tmp_path / "big.jpg"), 76, "paper")).astype(int)
     assert fast.shape == full.shape == (76, 76, 3)
     assert np.abs(fast - full).mean() < 6  # the same picture

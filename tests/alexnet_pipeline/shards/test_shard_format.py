@@ -3,7 +3,6 @@ parse with TFRecordDataset, shards appear whole or not at all, bytes never vary.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -76,15 +75,42 @@ def test_frame_layout() -> None:
     assert framed[:8] == (3).to_bytes(8, "little") and framed[12:15] == b"abc" and len(framed) == 19
 
 
-def test_bytes_are_identical_across_processes() -> None:
-    script = ("import hashlib; from alexnet_pipeline.shards.shard_format import encode_example, frame; "
-              "print(hashlib.sha256(frame(encode_example(b'jpeg', 3, 'train/a/1.jpg', 'ff', 2, 2)))"
-              ".hexdigest())")
-    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout.strip()
-               for _ in range(3)}
-    expected = hashlib.sha256(frame(encode_example(b"jpeg", 3, "train/a/1.jpg", "ff", 2, 2))).hexdigest()
-    assert digests == {expected}
+# Multi-byte lengths and varints, a non-ASCII key: the cases a hand-written encoder gets wrong.
+CROSS_PROCESS_RECORD = (b"\xff\xd8" + bytes(range(256)) * 2, 300, "train/\u00e9t\u00e9/1.jpg", "ab" * 32, 256, 2**33)
+TENSORFLOW_WRITER = """
+import sys
+import tensorflow as tf
+image, label, key, sha256, height, width = {record!r}
+def feature(value):
+    if isinstance(value, int):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+example = tf.train.Example(features=tf.train.Features(feature={{
+    "image": feature(image), "label": feature(label), "key": feature(key.encode()),
+    "sha256": feature(sha256.encode()), "height": feature(height), "width": feature(width)}}))
+with tf.io.TFRecordWriter(sys.argv[1]) as writer:
+    writer.write(example.SerializeToString(deterministic=True))
+"""
+ENCODER = ("import sys; from alexnet_pipeline.shards.shard_format import encode_example, frame; "
+           "sys.stdout.write(frame(encode_example(*{record!r})).hex())")
+
+
+def test_bytes_equal_tensorflows_record_writer_in_every_process(tmp_path: Path) -> None:
+    """The framed record is what TensorFlow's own Example serialization and TFRecordWriter write
+    for the same values (in a process of their own), and every fresh process (each with its own
+    hash seed) encodes exactly those bytes, as does this one."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    written = tmp_path / "tensorflow.tfrecord"
+    subprocess.run([sys.executable, "-c", TENSORFLOW_WRITER.format(record=CROSS_PROCESS_RECORD), str(written)],
+                   capture_output=True, text=True, check=True, env=env)
+    expected = written.read_bytes()
+    assert len(expected) > 512 + 16  # the whole record was written
+    encoded = {bytes.fromhex(subprocess.run([sys.executable, "-c", ENCODER.format(record=CROSS_PROCESS_RECORD)],
+                                            capture_output=True, text=True, check=True,
+                                            env={**env, "PYTHONHASHSEED": str(seed)}).stdout)
+               for seed in range(3)}
+    assert encoded == {expected}
+    assert frame(encode_example(*CROSS_PROCESS_RECORD)) == expected
 
 
 def test_shard_files_lists_one_split_in_order(tmp_path: Path) -> None:

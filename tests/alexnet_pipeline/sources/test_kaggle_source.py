@@ -4,18 +4,30 @@ versions, downloading once into the cache, resuming a cut download, and each HTT
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import requests
+from kagglesdk import KaggleClient
 
 from alexnet_pipeline.config import KaggleConfig, load_params
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.sources.kaggle_source import KaggleApi, fetch_archive, resolve, target_of
+from alexnet_pipeline.sources.kaggle_source import (
+    KaggleApi,
+    fetch_archive,
+    resolve,
+    sdk_session,
+    target_of,
+)
 from alexnet_pipeline.sources.resumable_download import CHUNK
 from tests.helpers import cat_and_dog_zip, write_params
-from tests.kaggle_stub import KaggleStub
+from tests.kaggle_stub import KaggleStub, RunningStub
 
 DATASET = "tester/cat-and-dog"
+# kaggle_source.sdk_session reads kagglesdk's private KaggleHttpClient._session (no public way to
+# set timeouts); this is the kagglesdk version that was checked for it.
+CHECKED_KAGGLESDK = "0.1.37"
 
 
 def kaggle_config(tmp_path: Path, **overrides: object) -> KaggleConfig:
@@ -198,3 +210,45 @@ def test_a_stalled_server_times_out_and_is_retried(tmp_path: Path, kaggle_stub: 
         assert resolve(kaggle_config(tmp_path, data__kaggle__timeout_s=0.3))["version"] == 2
     assert "ReadTimeout" in caplog.text
     assert len(kaggle_stub.api_calls("GetDataset")) == 2
+
+
+def test_kagglesdk_is_the_version_whose_private_session_was_checked() -> None:
+    installed = version("kagglesdk")
+    assert installed == CHECKED_KAGGLESDK, (
+        f"kagglesdk is now {installed}, not {CHECKED_KAGGLESDK}: kaggle_source.sdk_session reads its "
+        "private KaggleHttpClient._session to set timeouts. Check kagglesdk/kaggle_http_client.py: "
+        "if it now has a public timeout setting, use that; else confirm `_session` is still the "
+        "requests.Session that `call` sends through, then update CHECKED_KAGGLESDK")
+
+
+def test_an_entered_kaggle_client_keeps_its_requests_session_in_the_private_attribute() -> None:
+    with KaggleClient(username="u", password="p") as client:
+        session = client.http_client()._session
+        assert isinstance(session, requests.Session)
+        assert sdk_session(client) is session
+
+
+def test_kaggle_api_gives_the_sdk_session_and_the_download_session_its_timeout(
+        tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    config = kaggle_config(tmp_path, data__kaggle__timeout_s=12.5)
+    with KaggleApi(config, target_of(config)) as api:
+        for session in (sdk_session(api.client), api.blob_session):
+            assert [session.get_adapter(url).timeout for url in ("http://x", "https://x")] == [12.5, 12.5]
+
+
+def test_the_user_agent_names_kagglesdk_and_its_version(tmp_path: Path, kaggle_stub: KaggleStub) -> None:
+    kaggle_stub.datasets[DATASET] = {1: b"x"}
+    resolve(kaggle_config(tmp_path))
+    assert kaggle_stub.calls[-1]["user_agent"] == f"alexnet-pipeline kagglesdk/{version('kagglesdk')}"
+
+
+def test_two_stubs_run_side_by_side_each_reached_through_its_own_environment(
+        tmp_path: Path, kaggle_stub: KaggleStub, monkeypatch: pytest.MonkeyPatch) -> None:
+    kaggle_stub.datasets[DATASET] = {1: b"one"}
+    other = KaggleStub(datasets={DATASET: {2: b"two"}})
+    with RunningStub(other) as running:
+        assert resolve(kaggle_config(tmp_path))["version"] == 1
+        for name, value in running.client_env().items():
+            monkeypatch.setenv(name, value)
+        assert resolve(kaggle_config(tmp_path / "other"))["version"] == 2
+    assert len(kaggle_stub.api_calls("GetDataset")) == len(other.api_calls("GetDataset")) == 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ SHIPPED = load_params(SHIPPED_PARAMS).train
 
 
 def _cfg(**changes):
-    return dataclasses.replace(SHIPPED, **changes)
+    return SHIPPED.model_copy(update=changes)
 
 
 def test_custom_recipe_keeps_every_knob() -> None:

@@ -11,8 +11,8 @@ from alexnet_pipeline.training.training_state import (
     BestCheckpoint,
     RunState,
     StateBackup,
-    fingerprint,
     restore_progress,
+    run_fingerprint,
 )
 
 
@@ -24,11 +24,11 @@ def _backup(folder: Path, epoch: int) -> None:
 def test_fingerprint_changes_with_settings_and_data(tmp_path: Path) -> None:
     data = tmp_path / "stats.json"
     data.write_text("{}")
-    first = fingerprint({"lr": 0.1}, [data])
-    assert fingerprint({"lr": 0.1}, [data]) == first
-    assert fingerprint({"lr": 0.2}, [data]) != first
+    first = run_fingerprint({"lr": 0.1}, [data])
+    assert run_fingerprint({"lr": 0.1}, [data]) == first
+    assert run_fingerprint({"lr": 0.2}, [data]) != first
     data.write_text('{"mean": 1}')
-    assert fingerprint({"lr": 0.1}, [data]) != first
+    assert run_fingerprint({"lr": 0.1}, [data]) != first
 
 
 def test_open_keeps_the_same_runs_state_and_drops_another(tmp_path: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import pytest
 
@@ -87,7 +85,7 @@ def test_class_rule_flags_classes_below_the_minimum() -> None:
     ])
     outcome = _by_column(check_classes(manifest, CFG))["count"]
     assert not outcome.success and outcome.failing == [("b", 1)]
-    relaxed = _by_column(check_classes(manifest, dataclasses.replace(CFG, min_images_per_class=1)))["count"]
+    relaxed = _by_column(check_classes(manifest, CFG.model_copy(update={"min_images_per_class": 1})))["count"]
     assert relaxed.success and relaxed.failing == []
 
 
@@ -98,14 +96,14 @@ def test_class_with_no_train_images_left_fails_the_class_rule() -> None:
         ("train/a/2.jpg", "train", "a", "JPEG", 64, 64, True),
         ("test/c/1.jpg", "test", "c", "JPEG", 64, 64, True),
     ])
-    outcome = _by_column(check_classes(manifest, dataclasses.replace(CFG, min_images_per_class=1)))["count"]
+    outcome = _by_column(check_classes(manifest, CFG.model_copy(update={"min_images_per_class": 1})))["count"]
     assert not outcome.success and outcome.failing == [("c", 0)]
 
 
 @pytest.mark.parametrize("minimum, success", [(3, True), (4, False)])
 def test_class_rule_threshold_is_inclusive(minimum: int, success: bool) -> None:
     manifest = _manifest([(f"train/a/{i}.jpg", "train", "a", "JPEG", 64, 64, True) for i in range(3)])
-    outcome = _by_column(check_classes(manifest, dataclasses.replace(CFG, min_images_per_class=minimum)))
+    outcome = _by_column(check_classes(manifest, CFG.model_copy(update={"min_images_per_class": minimum})))
     assert outcome["count"].success is success
 
 
@@ -113,10 +111,10 @@ def test_imbalance_rule_names_the_small_classes() -> None:
     rows = [(f"train/big/{i}.jpg", "train", "big", "JPEG", 64, 64, True) for i in range(10)]
     rows += [(f"train/mid/{i}.jpg", "train", "mid", "JPEG", 64, 64, True) for i in range(5)]
     rows += [(f"train/small/{i}.jpg", "train", "small", "JPEG", 64, 64, True) for i in range(2)]
-    outcome = _by_column(check_classes(_manifest(rows), dataclasses.replace(CFG, max_class_imbalance=4)))
+    outcome = _by_column(check_classes(_manifest(rows), CFG.model_copy(update={"max_class_imbalance": 4})))
     assert not outcome["imbalance"].success
     assert outcome["imbalance"].failing == [("small", 5.0)]
-    relaxed = _by_column(check_classes(_manifest(rows), dataclasses.replace(CFG, max_class_imbalance=5)))
+    relaxed = _by_column(check_classes(_manifest(rows), CFG.model_copy(update={"max_class_imbalance": 5})))
     assert relaxed["imbalance"].success
 
 
@@ -128,7 +126,7 @@ def test_every_split_must_have_every_train_class() -> None:
         ("val/b/1.jpg", "val", "b", "JPEG", 64, 64, True),
         ("test/a/1.jpg", "test", "a", "JPEG", 64, 64, True),  # no b in test
     ])
-    outcome = _by_column(check_classes(manifest, dataclasses.replace(CFG, min_images_per_class=1)))["images"]
+    outcome = _by_column(check_classes(manifest, CFG.model_copy(update={"min_images_per_class": 1})))["images"]
     assert not outcome.success and outcome.failing == [("test/b", 0)]
     assert outcome.description == "every train class has images in val and test"
 

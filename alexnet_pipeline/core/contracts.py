@@ -1,0 +1,185 @@
+"""The JSON files one stage writes and another reads, one typed model each, used on both sides.
+
+`write_contract` checks a file's content against its model before writing it (atomically);
+`read_contract` loads it back and turns a missing or malformed file into a `ContractError` that
+names the file, the field and what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+
+from alexnet_pipeline.core import atomic
+from alexnet_pipeline.errors import PipelineError
+
+Counts = dict[str, dict[str, int]]  # {split: {class: images}}
+SplitName = Literal["train", "val", "test"]
+
+
+class ContractError(PipelineError):
+    """A file passed between stages is missing or does not hold what its model says."""
+
+
+class Contract(BaseModel):
+    """A file's top-level fields; an unknown field is an error, so that a renamed one is caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceRecord(Contract):
+    """`paths.source`: what identifies the current data (source stage -> download)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # each source adds its own identity
+    source: Literal["sample", "local", "kaggle"]
+
+
+class DatasetLayout(Contract):
+    """`layout.json` in `paths.raw`: where the images came from and how many (download -> validate, report)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # the source record's identity comes along
+    source: Literal["sample", "local", "kaggle"]
+    splits: Counts
+    classes: list[str]
+    rejected: list[dict[str, str]] = []  # files download refused to read (links leaving the dataset)
+
+
+class ValidationReport(Contract):
+    """`paths.validation_report` (validate -> report, the flow)."""
+
+    success: bool
+    policies: dict[str, str]
+    counts: dict[str, Any]
+    invalid: list[dict[str, str]]
+    duplicates: list[dict[str, Any]]
+    leakage: list[dict[str, Any]]
+    expectations: list[dict[str, Any]]
+    class_expectations: list[dict[str, Any]]
+    data_docs: str | None = None
+
+
+class ClassNames(RootModel[list[str]]):
+    """`classes.json` (preprocess -> train) and `paths.labels` (train -> evaluate, export, predict):
+    class names by class id."""
+
+
+class ImageStats(Contract):
+    """`stats.json` in `paths.processed`: the train images' per-channel mean/std and the RGB
+    covariance's eigenvalues/vectors for PCA lighting (preprocess -> train)."""
+
+    mean: list[float]
+    std: list[float]
+    pixels: int
+    eigenvalues: list[float]
+    eigenvectors: list[list[float]]
+    image_size: int
+
+
+class ShardLayout(Contract):
+    """`shards.json` in `paths.processed`: how the shards store images (preprocess -> train,
+    evaluate, export)."""
+
+    encoding: Literal["jpeg", "raw"]
+    resize: Literal["paper", "crop", "squash", "pad"]
+    image_size: int
+    stored_size: int
+    jpeg_quality: int
+
+
+class SplitCounts(RootModel[Counts]):
+    """`splits.json` in `paths.processed`: images per split and class (preprocess -> train, report)."""
+
+
+class TrainSummary(Contract):
+    """`summary.json` in `paths.train_logs` (train -> evaluate, report)."""
+
+    recipe: str
+    epochs: int
+    epochs_run: int
+    resumed_from_epoch: int
+    stopped_early: bool
+    best_epoch: int
+    best_loss: float | None
+    wall_time_s: float
+    images_per_s: float
+    devices: list[str]
+    replicas: int
+    workers: int
+    precision: str
+    precision_reason: str
+    batch_size: int
+    learning_rate: float
+    optimizer: str
+
+
+class ModelSummary(Contract):
+    """`model.json` in `paths.train_logs`: the layers and parameter counts (train -> report)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # parameter totals
+    name: str
+    layers: list[dict[str, Any]]
+
+
+class ScoredModel(Contract):
+    """Which saved model evaluate scored, from which epoch."""
+
+    choice: Literal["best", "last"]
+    path: str
+    epoch: int
+    epochs_run: int
+    best_epoch: int | None
+    best_loss: float | None
+
+
+class EvaluationMetrics(Contract):
+    """`paths.metrics` (evaluate -> report, the flow, `dvc metrics`)."""
+
+    accuracy: float
+    loss: float
+    top5_accuracy: float | None = None  # 5 classes or more
+    macro_f1: float
+    weighted_f1: float
+    num_examples: int
+    per_class: dict[str, dict[str, float | int]]
+    confusion_matrix: list[list[int]]
+    confusion_matrix_normalized: list[list[float]]
+    ten_crop: dict[str, float] | None = None  # with evaluate.ten_crop
+    roc_auc: float | None = None  # two classes
+    average_precision: float | None = None  # two classes
+    classes: list[str]
+    model: ScoredModel
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"`{where}` {error['msg'].lower()}" if where else error["msg"].lower()
+
+
+def read_contract(model: type[M], path: Path) -> M:
+    """Load `path` as `model`; a missing or malformed file is a `ContractError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContractError(f"{path}: not found; run the earlier stages first (dvc repro)") from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        raise ContractError(f"{path}: not valid: {_first_problem(exc)}; rerun the stage that writes it "
+                            "(dvc repro --force STAGE)") from None
+
+
+def write_contract(path: Path, model: type[M], data: Any) -> M:
+    """Check `data` against `model`, then write it as indented JSON, atomically, exactly as given
+    (key order included); a mismatch is a bug in the writer, named with its file."""
+    try:
+        value = model.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(f"{path}: refusing to write it: {_first_problem(exc)}") from None
+    atomic.write_json(path, data)
+    return value

@@ -1,0 +1,141 @@
+"""What the flow says DVC did to a stage ("ran", "skipped", "restored") comes from DVC's state and
+the stages' run journal, checked on a one-stage DVC project whose command counts its own runs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alexnet_pipeline.core.stage_runner import JOURNAL_ENV, run_stage
+from pipelines.flow import StageFailed, outcome, repro_stage
+from tests.conftest import REPO_ROOT, run, set_params
+from tests.helpers import write_params
+
+LOG = logging.getLogger(__name__)
+# The stage's command goes through the real entry point (`run_stage`), so it journals itself;
+# it also appends to commands.log, which DVC does not track: the test's own count of its runs.
+STAGE_SCRIPT = '''\
+import sys
+from pathlib import Path
+
+from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.errors import PipelineError
+
+NAME = sys.argv[1]
+
+
+def main(params):
+    if params.report.title == "fail":
+        raise PipelineError("asked to fail")
+    with open("commands.log", "a") as log:
+        log.write(f"{NAME} {params.report.title}\\n")
+    Path(f"{NAME}.txt").write_text(params.report.title)
+
+
+run_stage(NAME, main, argv=["--params", "params.yaml"])
+'''
+DVC_YAML = {"stages": {
+    "make": {"cmd": "python stage.py make", "deps": ["stage.py"], "params": ["report.title"],
+             "outs": ["make.txt"]},
+    "check": {"cmd": "python stage.py check", "deps": ["stage.py"], "always_changed": True,
+              "outs": ["check.txt"]},
+}}
+
+
+def _set_title(project: Path, title: str) -> None:
+    set_params(project, {("report", "title"): title})
+
+
+def _commands(project: Path) -> list[str]:
+    log = project / "commands.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A git + DVC project with the two stages above, never reproduced."""
+    root = tmp_path / "project"
+    write_params(root, report__title="A")
+    (root / "stage.py").write_text(STAGE_SCRIPT)
+    (root / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
+    run(["git", "init", "-q"], root)
+    run(["dvc", "init", "-q"], root)
+    return root
+
+
+def test_a_stale_stage_runs_and_an_up_to_date_one_is_skipped(project: Path) -> None:
+    assert repro_stage("make", str(project), LOG) == "ran"
+    assert _commands(project) == ["make A"]
+    assert repro_stage("make", str(project), LOG) == "skipped"
+    assert _commands(project) == ["make A"]  # the command did not run again
+
+    _set_title(project, "B")
+    assert repro_stage("make", str(project), LOG) == "ran"
+    assert _commands(project) == ["make A", "make B"]
+    assert (project / "make.txt").read_text() == "B"
+
+
+def test_inputs_of_an_earlier_run_restore_its_outputs_from_the_run_cache(project: Path) -> None:
+    repro_stage("make", str(project), LOG)
+    _set_title(project, "B")
+    repro_stage("make", str(project), LOG)
+
+    _set_title(project, "A")
+    assert repro_stage("make", str(project), LOG) == "restored"
+    assert _commands(project) == ["make A", "make B"]  # DVC checked the outputs out, ran nothing
+    assert (project / "make.txt").read_text() == "A"
+
+
+def test_deleted_outputs_with_the_lock_unchanged_are_restored(project: Path) -> None:
+    repro_stage("make", str(project), LOG)
+    lock = (project / "dvc.lock").read_text()
+    (project / "make.txt").unlink()
+
+    assert repro_stage("make", str(project), LOG) == "restored"
+    assert (project / "make.txt").read_text() == "A"
+    assert _commands(project) == ["make A"]
+    assert (project / "dvc.lock").read_text() == lock
+
+
+def test_an_always_changed_stage_runs_every_time(project: Path) -> None:
+    assert [repro_stage("check", str(project), LOG) for _ in range(2)] == ["ran", "ran"]
+    assert _commands(project) == ["check A", "check A"]
+
+
+def test_a_failed_stage_raises_its_own_message(project: Path) -> None:
+    _set_title(project, "fail")
+    with pytest.raises(StageFailed) as info:
+        repro_stage("make", str(project), LOG)
+    assert (info.value.stage, info.value.text) == ("make", "asked to fail")
+
+
+def test_outcome_needs_both_the_status_and_the_journal() -> None:
+    assert outcome(stale_before=True, command_ran=True) == "ran"
+    assert outcome(stale_before=True, command_ran=False) == "restored"
+    assert outcome(stale_before=False, command_ran=False) == "skipped"
+
+
+def test_run_stage_journals_its_name_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    params_file = write_params(tmp_path)
+    monkeypatch.delenv(JOURNAL_ENV, raising=False)
+    run_stage("demo", lambda params: None, argv=["--params", str(params_file)])
+    assert list(tmp_path.iterdir()) == [params_file]  # no journal anywhere
+
+    journal = tmp_path / "journal"
+    monkeypatch.setenv(JOURNAL_ENV, str(journal))
+    for name in ("first", "second"):
+        run_stage(name, lambda params: None, argv=["--params", str(params_file)])
+    assert journal.read_text().splitlines() == ["first", "second"]
+
+
+def test_every_pipeline_stage_runs_through_run_stage_under_its_own_name() -> None:
+    """Else the journal misses the stage, and a run of it would read as a restore."""
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"python -m stages.{name}", name
+        source = (REPO_ROOT / "stages" / f"{name}.py").read_text()
+        assert re.search(rf"run_stage\(\"{name}\", ", source), name
