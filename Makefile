@@ -31,9 +31,10 @@ setup: $(VENV)/.synced
 run: setup
 	dvc repro
 
-## test: the test suite
+## test: the test suite, on every core (pytest-xdist; PYTEST_WORKERS=1 for one process)
+PYTEST_WORKERS ?= auto
 test: setup
-	pytest
+	pytest -n $(PYTEST_WORKERS)
 
 lint: setup
 	ruff check .

@@ -1,4 +1,5 @@
-"""Plain helpers for the unit tests: image files made with Pillow, params files, subprocesses."""
+"""The tests' one helper module (fixtures live in conftest.py): subprocesses, tiny projects, params
+files, image files made with Pillow, archives and shards."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import copy
 import hashlib
 import io
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -15,11 +17,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"  # real photos beside the repo, when present
 SHIPPED_PARAMS = REPO_ROOT / "params.yaml"
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "prefect.yaml", ".dvcignore", ".gitignore"]
+PROJECT_DIRS = ["alexnet_pipeline", "stages", "pipelines", ".dvc"]
+# Small enough for a CPU test run: 67 px is the smallest input AlexNet's pooling allows.
+TINY_PARAMS = {
+    ("base", "image_size"): 67,
+    ("data", "sample", "train_per_class"): 8,
+    ("data", "sample", "test_per_class"): 3,
+    ("data", "sample", "min_side"): 64,
+    ("data", "sample", "max_side"): 96,
+    ("preprocess", "shard_size"): 10,
+    ("train", "epochs"): 2,
+    ("train", "batch_size"): 8,
+}
 _SHIPPED = yaml.safe_load(SHIPPED_PARAMS.read_text())
 
 
@@ -104,9 +121,41 @@ def subprocess_env() -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2", "GX_ANALYTICS_ENABLED": "false", "DVC_NO_ANALYTICS": "1"}
 
 
-def run_command(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def run(args: list[str], cwd: Path, check: bool = True, timeout: float = 900,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a command in `cwd` with `subprocess_env()`; with `check`, a non-zero exit fails the
+    test showing the command's whole output."""
+    completed = subprocess.run(args, cwd=cwd, env=env or subprocess_env(), capture_output=True, text=True,
+                               timeout=timeout, check=False)
+    if check and completed.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}")
+    return completed
+
+
+def set_params(project: Path, overrides: dict[tuple[str, ...], object]) -> None:
+    """Change values of the project's params.yaml in place."""
+    params_path = project / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    for keys, value in overrides.items():
+        section = params
+        for key in keys[:-1]:
+            section = section[key]
+        section[keys[-1]] = value
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_project(root: Path) -> Path:
+    """Copy the project's code and pipeline into `root` as a fresh git repo with tiny params."""
+    for name in PROJECT_DIRS:
+        shutil.copytree(REPO_ROOT / name, root / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "cache", "tmp"))
+    for name in PROJECT_FILES:
+        shutil.copy2(REPO_ROOT / name, root / name)
+    set_params(root, TINY_PARAMS)
+    run(["git", "init", "-q"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny project"], root)
+    return root
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.helpers import run
 
 pytestmark = pytest.mark.slow
 DVC = [sys.executable, "-m", "dvc"]

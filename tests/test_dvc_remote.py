@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
-from tests.helpers import tree_digests
+from tests.helpers import run, tree_digests
 
 pytestmark = pytest.mark.slow
 DVC = [sys.executable, "-m", "dvc"]

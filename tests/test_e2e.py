@@ -15,7 +15,7 @@ from alexnet_pipeline.config import load_params
 from alexnet_pipeline.input.reader import decode, ten_crops
 from alexnet_pipeline.shards.images import encode_jpeg, prepare_image
 from alexnet_pipeline.training.model import load_model
-from tests.conftest import REPO_ROOT, run
+from tests.helpers import REPO_ROOT, run
 
 pytestmark = pytest.mark.slow
 DVC = [sys.executable, "-m", "dvc"]
@@ -27,7 +27,7 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     # 4 or 5 of 12 with three other base.seed values; untrained models of the same build get 2-3
     # of 12. The run is deterministic, and the closest top-two probabilities differ by 8e-4.
     assert metrics["accuracy"] > 0.25 and metrics["loss"] > 0
-    predictions = list(csv.DictReader((tiny_project / "reports/eval/predictions.csv").open()))
+    predictions = list(csv.DictReader((tiny_project / "reports/eval/predictions.csv").read_text().splitlines()))
     assert len(predictions) == 12  # the reported figures are those of its predictions
     assert metrics["accuracy"] == pytest.approx(
         sum(row["actual"] == row["predicted"] for row in predictions) / 12, abs=1e-6)

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_project, run, set_params
-from tests.helpers import cat_and_dog_zip, tree_digests
+from tests.helpers import cat_and_dog_zip, make_project, run, set_params, tree_digests
 from tests.kaggle_stub import KaggleStub
 
 pytestmark = pytest.mark.slow

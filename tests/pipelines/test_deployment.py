@@ -26,7 +26,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from alexnet_pipeline.errors import PipelineError
 from pipelines.deployment import read_spec
 from pipelines.flow import alexnet_pipeline
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 RUN_TIMEOUT_S = 150

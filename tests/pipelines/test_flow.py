@@ -17,10 +17,9 @@ from PIL import Image
 from pipelines.commands import Finished
 from pipelines.flow import STAGES, alexnet_pipeline, stage_error
 from pipelines.publish import METRICS_KEY, REPORT_KEY
-from tests.conftest import make_project, run, set_params
-from tests.helpers import cat_and_dog_zip
+from tests.helpers import cat_and_dog_zip, make_project, run, set_params
 from tests.kaggle_stub import KaggleStub
-from tests.pipelines.conftest import artifacts, state_names, task_runs
+from tests.pipelines.prefect_records import artifacts, state_names, task_runs
 
 pytestmark = pytest.mark.slow
 OUTPUTS = ("models/alexnet.keras", "reports/metrics.json", "reports/report.html", "models/serving/saved_model.pb")

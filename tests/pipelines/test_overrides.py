@@ -10,7 +10,7 @@ import pytest
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import ConfigError
 from pipelines.overrides import apply_param_overrides
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import yaml
 
 from alexnet_pipeline.core.stage_runner import JOURNAL_ENV, run_stage
 from pipelines.flow import StageFailed, outcome, repro_stage
-from tests.conftest import REPO_ROOT, run, set_params
-from tests.helpers import write_params
+from tests.helpers import REPO_ROOT, run, set_params, write_params
 
 LOG = logging.getLogger(__name__)
 # The stage's command goes through the real entry point (`run_stage`), so it journals itself;

@@ -22,8 +22,7 @@ from alexnet_pipeline.training.devices import choose_precision, detect_hardware
 from alexnet_pipeline.training.fitting import cross_entropy
 from alexnet_pipeline.training.model import load_model
 from alexnet_pipeline.training.run import training_datasets
-from tests.conftest import make_project, run, set_params
-from tests.helpers import run_command, subprocess_env
+from tests.helpers import make_project, run, set_params, subprocess_env
 
 pytestmark = pytest.mark.slow
 TRAIN = [sys.executable, "-m", "stages.train"]
@@ -58,7 +57,7 @@ def _weights(path: Path) -> list[np.ndarray]:
 
 
 def test_outputs_logs_and_summary(project: Path) -> None:
-    completed = run_command(TRAIN, project)
+    completed = run(TRAIN, project, check=False)
     assert completed.returncode == 0, completed.stderr
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["resumed_from_epoch"] == 0 and summary["replicas"] == 1
@@ -90,7 +89,7 @@ def test_a_killed_dvc_repro_resumes_training_from_its_last_finished_epoch(projec
     assert 1 <= finished < 6, "training was not killed mid-run"
     assert not (project / "models/alexnet.keras").exists()  # nothing half-done where DVC looks
 
-    completed = run_command(repro, project)
+    completed = run(repro, project, check=False)
     assert completed.returncode == 0, completed.stderr
     output = completed.stdout + completed.stderr
     assert f"resuming the interrupted run from epoch {finished} of 6" in output
@@ -107,7 +106,7 @@ def test_changed_params_start_afresh_instead_of_resuming(project: Path) -> None:
     (state / "backup").mkdir(parents=True)
     (state / "backup/training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
     (state / "fingerprint.json").write_text('"from another run"')
-    completed = run_command(TRAIN, project)
+    completed = run(TRAIN, project, check=False)
     assert completed.returncode == 0, completed.stderr
     assert "starting afresh" in completed.stderr and "resuming" not in completed.stderr
     assert json.loads((project / "reports/train/summary.json").read_text())["resumed_from_epoch"] == 0
@@ -116,7 +115,7 @@ def test_changed_params_start_afresh_instead_of_resuming(project: Path) -> None:
 def test_the_paper_recipe(project: Path) -> None:
     set_params(project, {("train", "epochs"): 8, ("train", "recipe"): "paper",
                          ("train", "early_stopping_patience"): 1, ("train", "learning_rate"): 0.5})
-    completed = run_command(TRAIN, project)
+    completed = run(TRAIN, project, check=False)
     assert completed.returncode == 0, completed.stderr
     assert "train.recipe: paper sets" in completed.stderr and "learning_rate=0.01" in completed.stderr
     summary = json.loads((project / "reports/train/summary.json").read_text())
@@ -160,7 +159,7 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "per_replica_batch"
 
 def test_mirrored_strategy_splits_the_batch_over_two_devices(project: Path) -> None:
     set_params(project, {("train", "epochs"): 1})
-    completed = run_command([sys.executable, "-c", MIRRORED], project)
+    completed = run([sys.executable, "-c", MIRRORED], project, check=False)
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2 and result["per_replica_batch"] == [4, 4]
@@ -171,7 +170,7 @@ def test_bf16_training_is_deterministic_and_its_float32_models_score_as_training
     set_params(project, {("train", "epochs"): 2, ("train", "mixed_precision"): "bf16"})
     runs = []
     for _ in range(2):
-        completed = run_command(TRAIN, project)
+        completed = run(TRAIN, project, check=False)
         assert completed.returncode == 0, completed.stderr
         runs.append(_weights(project / "models/alexnet.keras"))
     assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))  # bit for bit, on the same CPU
@@ -193,7 +192,7 @@ def test_bf16_training_is_deterministic_and_its_float32_models_score_as_training
 
 def test_a_diverging_run_stops_with_a_clear_error(project: Path) -> None:
     set_params(project, {("train", "epochs"): 3, ("train", "optimizer"): "sgd", ("train", "learning_rate"): 1e12})
-    completed = run_command(TRAIN, project)
+    completed = run(TRAIN, project, check=False)
     assert completed.returncode == 1
     assert "error: train: the training loss became nan (diverged)" in completed.stderr
     assert "lower `train.learning_rate`" in completed.stderr and "Traceback" not in completed.stderr
@@ -281,7 +280,7 @@ def test_two_workers_on_localhost_resume_and_train_as_one_machine_does(project: 
     # near-zero gradients: on these shards the first epoch agrees within 5e-8 and the gap grows about
     # 5x an epoch, to 1.1e-4 in val loss and 6e-4 in a weight after 3 (another order of the same
     # images, or another initialisation, moves losses and weights by 1e-2).
-    assert run_command(TRAIN, single_project).returncode == 0
+    assert run(TRAIN, single_project, check=False).returncode == 0
     for name in ("train/loss", "train/accuracy", "eval/loss", "eval/accuracy"):
         two, one = (_per_epoch(copy / "reports/train/plots/metrics" / f"{name}.tsv")
                     for copy in (project, single_project))

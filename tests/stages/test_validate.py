@@ -21,7 +21,8 @@ from alexnet_pipeline.validation.manifest import build_manifest
 from stages import preprocess as preprocess_stage
 from stages import validate as validate_stage
 from tests.helpers import (
-    run_command,
+    SHARED_DATASETS,
+    run,
     write_image,
     write_params,
     write_png_bomb,
@@ -122,8 +123,8 @@ def test_clean_dataset_passes(tmp_path: Path) -> None:
 
 def test_stage_with_on_invalid_fail_exits_nonzero_with_a_readable_message(tmp_path: Path) -> None:
     params_file = _project(tmp_path, validate__on_invalid="fail")
-    done = run_command([sys.executable, "-m", "stages.validate", "--params", str(params_file)],
-                       cwd=tmp_path)
+    done = run([sys.executable, "-m", "stages.validate", "--params", str(params_file)],
+                       cwd=tmp_path, check=False)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert f"error: validate: validation failed: {len(BAD)} of {len(GOOD) + len(BAD)} files" \
@@ -136,8 +137,8 @@ def test_stage_with_on_invalid_fail_exits_nonzero_with_a_readable_message(tmp_pa
 
 def test_stage_with_quarantine_goes_on_without_the_invalid_files(tmp_path: Path) -> None:
     params_file = _project(tmp_path, validate__on_invalid="quarantine")
-    done = run_command([sys.executable, "-m", "stages.validate", "--params", str(params_file)],
-                       cwd=tmp_path)
+    done = run([sys.executable, "-m", "stages.validate", "--params", str(params_file)],
+                       cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     for path in BAD:
@@ -350,7 +351,7 @@ def test_files_download_refused_are_reported_invalid(tmp_path: Path) -> None:
     assert report["counts"]["files"] == 9 and report["counts"]["usable"] == 8
 
 
-MONKEY10 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "monkey10"
+MONKEY10 = SHARED_DATASETS / "monkey10"
 
 
 @pytest.mark.skipif(not MONKEY10.is_dir(), reason="../shared/datasets absent")

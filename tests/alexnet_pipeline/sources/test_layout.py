@@ -14,6 +14,7 @@ from alexnet_pipeline.sources.layout import (
     is_junk,
     summarize,
 )
+from tests.helpers import SHARED_DATASETS
 
 
 def _touch(root: Path, *relpaths: str) -> None:
@@ -169,7 +170,7 @@ def test_labels_file_that_does_not_cover_every_folder_is_not_used(tmp_path: Path
     assert layout.labels_file is None and layout.class_names == {"n0": "n0", "n1": "n1"}
 
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+SHARED = SHARED_DATASETS
 
 
 @pytest.mark.skipif(not (SHARED / "cats_vs_dogs_small").is_dir(), reason="../shared/datasets absent")
