@@ -31,10 +31,11 @@ setup: $(VENV)/.synced
 run: setup
 	dvc repro
 
-## test: the test suite, on every core (pytest-xdist; PYTEST_WORKERS=1 for one process)
-PYTEST_WORKERS ?= auto
+## test: the test suite in parallel (pytest-xdist): one worker more than there are cores, since
+## many tests wait on subprocesses and servers; PYTEST_WORKERS=0 runs it in one process
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: setup
-	pytest -n $(PYTEST_WORKERS)
+	pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 lint: setup
 	ruff check .

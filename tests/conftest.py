@@ -3,6 +3,7 @@ repo, a Prefect test server, the Kaggle stub."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
@@ -19,9 +20,22 @@ from tests.kaggle_stub import KEY, USERNAME, KaggleStub, RunningStub
 
 @pytest.fixture(scope="session")
 def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny project on which `dvc repro` has run once (shared: the e2e run is the slow part)."""
-    project = make_project(tmp_path_factory.mktemp("project"))
-    run([sys.executable, "-m", "dvc", "repro"], project)
+    """A tiny project on which `dvc repro` has run once. The run is the slow part, so it happens
+    once per test session: the first pytest-xdist worker to need it builds it under a lock, and
+    each worker gets its own copy (tests of one worker share that copy, as without xdist)."""
+    session_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session_dir = session_dir.parent  # the folder all workers' temp folders share
+    built, done = session_dir / "tiny-project-built", session_dir / "tiny-project-built.done"
+    with (session_dir / "tiny-project-built.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(built, ignore_errors=True)  # a failed earlier attempt
+            built.mkdir()
+            run([sys.executable, "-m", "dvc", "repro"], make_project(built))
+            done.touch()
+    project = tmp_path_factory.mktemp("project")
+    shutil.copytree(built, project, symlinks=True, dirs_exist_ok=True)
     return project
 
 

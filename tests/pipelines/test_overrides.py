@@ -61,3 +61,18 @@ def test_a_bad_override_is_a_clear_error_and_changes_nothing(project: Path, over
         apply_param_overrides(project, ["train.batch_size=4", override])
     assert (project / "params.yaml").read_text() == (REPO_ROOT / "params.yaml").read_text()
     assert [path.name for path in project.iterdir()] == ["params.yaml"]  # no scratch left behind
+
+
+def test_dvcs_override_parser_is_the_one_this_was_written_against() -> None:
+    """No public DVC command applies `-S` overrides without running the pipeline, so the flow
+    uses the function `dvc exp run -S` itself calls, `dvc.utils.hydra.apply_overrides`. It is not
+    a public API: this pins the DVC minor version and the signature it was written against."""
+    import inspect
+    from importlib.metadata import version
+
+    from dvc.utils.hydra import apply_overrides
+
+    assert version("dvc").split(".")[:2] == ["3", "67"], (
+        f"dvc {version('dvc')}: check that pipelines/overrides.py still applies -S overrides as "
+        "`dvc exp run -S` does (tests/pipelines/test_overrides.py), then update this pin")
+    assert list(inspect.signature(apply_overrides).parameters) == ["path", "overrides"]

@@ -58,7 +58,7 @@ def _plant(raw: Path) -> None:
     write_image(raw / "test/cat/anim.gif", size=(40, 40), fmt="GIF")
     (raw / "train/cat/.DS_Store").write_bytes(b"junk")
     write_image(raw / "__MACOSX/train/cat/._g0.jpg")
-    (raw / LAYOUT_FILE).write_text(json.dumps({"source": "local", "rejected": []}))
+    (raw / LAYOUT_FILE).write_text(json.dumps({"source": "local", "splits": {}, "classes": [], "rejected": []}))
 
 
 def _project(root: Path, **overrides: object) -> Path:
@@ -344,7 +344,7 @@ def test_files_download_refused_are_reported_invalid(tmp_path: Path) -> None:
     _two_class_raw(raw)
     refused = {"path": "train/dog/link.jpg", "split": "train", "label": "dog",
                "reason": "symbolic link to /etc/passwd, outside the dataset: not read"}
-    (raw / LAYOUT_FILE).write_text(json.dumps({"source": "local", "rejected": [refused]}))
+    (raw / LAYOUT_FILE).write_text(json.dumps({"source": "local", "splits": {}, "classes": [], "rejected": [refused]}))
     _run_in_process(write_params(tmp_path, validate__on_invalid="quarantine"))
     report = _report(tmp_path)
     assert report["invalid"] == [{"path": refused["path"], "reason": refused["reason"]}]
