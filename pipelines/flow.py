@@ -3,9 +3,9 @@
 DVC stays the one judge of what is stale: each stage task runs `dvc repro --single-item
 <stage>`, which skips an up-to-date stage (`source` always runs: it checks upstream for
 changes), and streams DVC's output to the task log. What a stage did comes from state, not log
-text: `dvc status --json` before the repro says whether it was stale, and the run journal that
-every stage command appends to (`stage_runner.record_run`) says whether its command ran; stale
-but not run means DVC restored its outputs from the run cache. Only `download` is retried, with
+text: the run journal that every stage command appends to (`stage_runner.record_run`) says
+whether its command ran, and dvc.lock before and after says whether DVC put other outputs in
+place without running it (restored from its run cache). Only `download` is retried, with
 exponential backoff; `train` has a timeout. Any failure ends the run Failed with the stage's own
 message (a failed validation: its summary), never Crashed. A successful run publishes the
 metrics table and the report's path as artifacts, then the optional post-steps: `dvc push`, a
@@ -14,12 +14,11 @@ git commit.
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
 import tempfile
 from pathlib import Path
 
+import yaml
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -27,7 +26,7 @@ from prefect.states import Failed, State
 from prefect.tasks import exponential_backoff
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.core.dvc_command import dvc_command
+from alexnet_pipeline.core.dvc_command import LOCK_FILE, dvc_command
 from alexnet_pipeline.core.stage_runner import JOURNAL_ENV
 from alexnet_pipeline.errors import ConfigError, PipelineError
 from pipelines import post_steps, publish
@@ -62,28 +61,31 @@ def stage_error(stage: str, finished: Finished) -> str:
     return f"dvc exit {finished.returncode}:\n" + "\n".join(finished.tail[-15:])
 
 
-def stage_is_stale(stage: str, project_dir: str) -> bool:
-    """Whether `dvc repro` would bring `stage` up to date: `dvc status --json <stage>` lists what
-    changed, and nothing for an up-to-date stage (an `always_changed` stage is always listed)."""
-    argv, env = dvc_command(["status", "--json", stage])
-    status = subprocess.run(argv, cwd=project_dir, env=env, capture_output=True, text=True, check=False)
-    if status.returncode != 0:
-        raise StageFailed(stage, f"dvc status exit {status.returncode}:\n{status.stderr.strip()}")
-    return bool(json.loads(status.stdout or "{}"))
+def locked_state(stage: str, project_dir: str) -> tuple[dict | None, bool]:
+    """The stage's entry in dvc.lock (its deps', params' and outs' hashes; None before its first
+    run) and whether every output the entry lists is on disk."""
+    lock = Path(project_dir) / LOCK_FILE
+    entry = ((yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {}).get(stage)
+             if lock.is_file() else None)
+    present = entry is not None and all((Path(project_dir) / out["path"]).exists()
+                                        for out in entry.get("outs", []))
+    return entry, present
 
 
-def outcome(stale_before: bool, command_ran: bool) -> str:
-    """What `dvc repro` did to a stage: "ran" its command, "restored" a stale stage's outputs
-    from the run cache (an earlier run with the same inputs) without running it, or "skipped" it."""
+def outcome(command_ran: bool, outputs_replaced: bool) -> str:
+    """What `dvc repro` did to a stage: "ran" its command; "restored" outputs of an earlier run with
+    the same inputs from DVC's cache without running it (the lock entry changed, or missing
+    outputs came back); or "skipped" an up-to-date stage."""
     if command_ran:
         return "ran"
-    return "restored" if stale_before else "skipped"
+    return "restored" if outputs_replaced else "skipped"
 
 
 def repro_stage(stage: str, project_dir: str, logger: logging.Logger | logging.LoggerAdapter) -> str:
     """Bring one stage up to date through DVC in `project_dir`, its output logged to `logger`;
-    return what DVC did (`outcome`). A failed stage raises `StageFailed` with its own message."""
-    stale = stage_is_stale(stage, project_dir)
+    return what DVC did (`outcome`), from dvc.lock before and after and the run journal. A failed
+    stage raises `StageFailed` with its own message."""
+    before, complete = locked_state(stage, project_dir)
     with tempfile.TemporaryDirectory(prefix="alexnet-journal-") as folder:
         journal = Path(folder) / "ran"
         argv, env = dvc_command(["repro", "--single-item", stage])
@@ -91,7 +93,8 @@ def repro_stage(stage: str, project_dir: str, logger: logging.Logger | logging.L
         ran = journal.is_file() and stage in journal.read_text(encoding="utf-8").splitlines()
     if finished.returncode != 0:
         raise StageFailed(stage, stage_error(stage, finished))
-    return outcome(stale, ran)
+    after, _ = locked_state(stage, project_dir)
+    return outcome(ran, outputs_replaced=after != before or not complete)
 
 
 @exit_is_failure

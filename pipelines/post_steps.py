@@ -10,13 +10,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.core.dvc_command import dvc_command
+from alexnet_pipeline.core.dvc_command import LOCK_FILE, dvc_command
 from alexnet_pipeline.errors import PipelineError
 from pipelines.commands import run_logged
 from pipelines.exits import exit_is_failure
 from pipelines.overrides import PARAMS_FILE
-
-LOCK_FILE = "dvc.lock"
 
 
 class PostStepFailed(PipelineError):

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+LOCK_FILE = "dvc.lock"  # DVC's record of each stage's last run: deps, params and outs hashes
+
 
 def dvc_command(args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run `dvc ARGS` with this environment's Python."""

@@ -1,4 +1,4 @@
-"""What the flow says DVC did to a stage ("ran", "skipped", "restored") comes from DVC's state and
+"""What the flow says DVC did to a stage ("ran", "skipped", "restored") comes from dvc.lock and
 the stages' run journal, checked on a one-stage DVC project whose command counts its own runs."""
 
 from __future__ import annotations
@@ -112,10 +112,11 @@ def test_a_failed_stage_raises_its_own_message(project: Path) -> None:
     assert (info.value.stage, info.value.text) == ("make", "asked to fail")
 
 
-def test_outcome_needs_both_the_status_and_the_journal() -> None:
-    assert outcome(stale_before=True, command_ran=True) == "ran"
-    assert outcome(stale_before=True, command_ran=False) == "restored"
-    assert outcome(stale_before=False, command_ran=False) == "skipped"
+def test_outcome_needs_both_the_lock_and_the_journal() -> None:
+    assert outcome(command_ran=True, outputs_replaced=True) == "ran"
+    assert outcome(command_ran=True, outputs_replaced=False) == "ran"  # same outputs, rewritten
+    assert outcome(command_ran=False, outputs_replaced=True) == "restored"
+    assert outcome(command_ran=False, outputs_replaced=False) == "skipped"
 
 
 def test_run_stage_journals_its_name_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,6 @@ from PIL import Image
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.artifacts import LAYOUT_FILE, SPLITS_FILE
 from alexnet_pipeline.core.stage_runner import run_stage
-from alexnet_pipeline.reporting.training_history import read_history
 from stages.report import main, render_report
 from tests.helpers import write_params
 
@@ -97,20 +96,6 @@ def test_report_without_training_history(params) -> None:
     html = render_report(params, LAYOUT, SPLITS, VALIDATION, METRICS, {})
     assert len(_data_uris(html)) == 1  # only the confusion matrix
     assert "No training history found" in html
-
-
-def test_read_history_parses_dvclive_tsvs(tmp_path: Path) -> None:
-    for folder, rows in (("train", "0\t1.5\n1\t0.75\n"), ("eval", "0\t1.6\n")):
-        tsv = tmp_path / "plots" / "metrics" / folder / "loss.tsv"
-        tsv.parent.mkdir(parents=True)
-        tsv.write_text("step\tloss\n" + rows)
-    accuracy = tmp_path / "plots" / "metrics" / "train" / "accuracy.tsv"
-    accuracy.write_text("timestamp\tstep\taccuracy\n1700000000\t0\t0.25\n")
-    assert read_history(tmp_path) == {
-        "loss": {"train": [(0, 1.5), (1, 0.75)], "val": [(0, 1.6)]},
-        "accuracy": {"train": [(0, 0.25)]},
-    }
-    assert read_history(tmp_path / "missing") == {}
 
 
 def _write_inputs(params) -> None:
