@@ -73,3 +73,9 @@ def kaggle_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         for name, value in running.client_env().items():
             monkeypatch.setenv(name, value)
         yield stub
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests (whole pipelines, training, servers) first, in their usual order: run in
+    parallel, the long ones then start early instead of holding one worker after the rest end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
