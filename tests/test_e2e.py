@@ -92,15 +92,17 @@ def test_rerun_is_deterministic(tiny_project: Path) -> None:
     assert outputs() == before  # the same shard bytes, metrics and weights, bit for bit
 
 
-def test_exp_run_shows_in_metrics_and_params_diff(tiny_project: Path) -> None:
+def test_exp_run_shows_in_metrics_and_params_diff(project_copy: Path) -> None:
+    """On a copy: the experiment commits and changes params.yaml, which the other tests of the
+    shared tiny project must not see."""
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run(git + ["add", "dvc.lock", "reports/metrics.json"], tiny_project)
-    run(git + ["commit", "-qm", "baseline"], tiny_project)
-    run(DVC + ["exp", "run", "-S", "train.epochs=1"], tiny_project)
+    run(git + ["add", "dvc.lock", "reports/metrics.json"], project_copy)
+    run(git + ["commit", "-qm", "baseline"], project_copy)
+    run(DVC + ["exp", "run", "-S", "train.epochs=1"], project_copy)
 
-    params_diff = json.loads(run(DVC + ["params", "diff", "--json"], tiny_project).stdout)
+    params_diff = json.loads(run(DVC + ["params", "diff", "--json"], project_copy).stdout)
     assert params_diff["params.yaml"]["train.epochs"] == {"old": 2, "new": 1, "diff": -1}
-    metrics_diff = json.loads(run(DVC + ["metrics", "diff", "--all", "--json"], tiny_project).stdout)
+    metrics_diff = json.loads(run(DVC + ["metrics", "diff", "--all", "--json"], project_copy).stdout)
     assert metrics_diff["reports/train/metrics.json"]["step"] == {"old": 1, "new": 0, "diff": -1}
     test_loss = metrics_diff["reports/metrics.json"]["loss"]
     assert test_loss["old"] is not None and test_loss["new"] is not None
@@ -110,7 +112,7 @@ def test_exp_run_shows_in_metrics_and_params_diff(tiny_project: Path) -> None:
     # run scores the same model (and loss) exactly when the two-epoch run's best epoch was the first
     assert (test_loss["old"] == test_loss["new"]) == (scored["model.epoch"]["old"] == 1)
     # the report compares with the committed metrics too, read through DVC inside `dvc exp run`
-    loss_row = next(line for line in (tiny_project / "reports/report.md").read_text().splitlines()
+    loss_row = next(line for line in (project_copy / "reports/report.md").read_text().splitlines()
                     if line.startswith("| loss |"))
     assert loss_row == (f"| loss | {test_loss['new']:.4f} | {test_loss['old']:.4f} | "
                         f"{test_loss['new'] - test_loss['old']:+.4f} |")
