@@ -22,7 +22,8 @@ from tests.kaggle_stub import KEY, USERNAME, KaggleStub, RunningStub
 def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny project on which `dvc repro` has run once. The run is the slow part, so it happens
     once per test session: the first pytest-xdist worker to need it builds it under a lock, and
-    each worker gets its own copy (tests of one worker share that copy, as without xdist)."""
+    each worker gets its own copy, which that worker's tests share in whatever order they run:
+    a test that changes the project (params, commits, reruns) takes `project_copy` instead."""
     session_dir = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         session_dir = session_dir.parent  # the folder all workers' temp folders share

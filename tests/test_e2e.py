@@ -79,16 +79,18 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_rerun_is_deterministic(tiny_project: Path) -> None:
+def test_rerun_is_deterministic(project_copy: Path) -> None:
+    """On a copy: rerunning train rewrites the models and logs with new timestamps, which would
+    leave export and report stale in the shared tiny project."""
     def outputs() -> dict:
-        shards = sorted((tiny_project / "data/processed").glob("*.tfrecord"))
+        shards = sorted((project_copy / "data/processed").glob("*.tfrecord"))
         return {p.name: _digest(p) for p in shards} | {
-            "metrics": (tiny_project / "reports/metrics.json").read_text(),
-            "history": (tiny_project / "reports/train/metrics.json").read_text(),
-            "weights": [w.tobytes() for w in load_model(tiny_project / "models/alexnet.keras").get_weights()]}
+            "metrics": (project_copy / "reports/metrics.json").read_text(),
+            "history": (project_copy / "reports/train/metrics.json").read_text(),
+            "weights": [w.tobytes() for w in load_model(project_copy / "models/alexnet.keras").get_weights()]}
 
     before = outputs()
-    run(DVC + ["repro", "--force", "--single-item", "preprocess", "train", "evaluate"], tiny_project)
+    run(DVC + ["repro", "--force", "--single-item", "preprocess", "train", "evaluate"], project_copy)
     assert outputs() == before  # the same shard bytes, metrics and weights, bit for bit
 
 
