@@ -1,5 +1,5 @@
 """The `alexnet` command: run the pipeline, train across hosts, run or deploy the Prefect flow,
-predict images."""
+predict images, list and register model versions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from alexnet_pipeline.config import load_params
+from alexnet_pipeline.config import Params, load_params
 from alexnet_pipeline.core.dvc_command import dvc_command
 from alexnet_pipeline.core.stage_runner import configure_logging
 from alexnet_pipeline.errors import PipelineError
@@ -81,31 +82,98 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Print one JSON line per image; exit 1 if any image could not be read."""
-    from alexnet_pipeline.core.contracts import ClassNames, read_contract
+    from alexnet_pipeline.core.artifacts import SHARDS_FILE
+    from alexnet_pipeline.core.contracts import ClassNames, ShardLayout, read_contract
     from alexnet_pipeline.evaluation.predict import expand_inputs, predict_files
     from alexnet_pipeline.input.tfrecords import ShardFormat
+    from alexnet_pipeline.registry.blessed_store import LABELS_FILE, MODEL_FILE
     from alexnet_pipeline.training.model import load_model
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be >= 1, got {args.top_k}")
     params = load_params(args.params)
-    model_path = Path(args.model) if args.model else params.scored_model
-    labels_path = Path(args.labels) if args.labels else params.paths.labels
-    for required in (model_path, labels_path):
-        if not required.exists():
-            raise PipelineError(f"{required}: not found; train a model first (make run)")
-    labels = read_contract(ClassNames, labels_path).root
-    model = load_model(model_path)
+    if args.version and (args.model or args.labels):
+        raise PipelineError("--version picks a registered model with its labels; leave out --model and --labels")
+    with tempfile.TemporaryDirectory(prefix="alexnet-version-") as scratch:
+        if args.version:
+            folder = _registered_model(args.version, Path(args.params).resolve().parent, params, Path(scratch))
+            model_path, labels_path = folder / MODEL_FILE, folder / LABELS_FILE
+            shards, resize = ShardFormat.read(folder), read_contract(ShardLayout, folder / SHARDS_FILE).resize
+        else:
+            model_path = Path(args.model) if args.model else params.scored_model
+            labels_path = Path(args.labels) if args.labels else params.paths.labels
+            shards, resize = ShardFormat.of(params.preprocess, params.base.image_size), params.preprocess.resize
+        for required in (model_path, labels_path):
+            if not required.exists():
+                raise PipelineError(f"{required}: not found; train a model first (make run)")
+        labels = read_contract(ClassNames, labels_path).root
+        model = load_model(model_path)
     failures = 0
     files = list(expand_inputs(args.images))
-    shards = ShardFormat.of(params.preprocess, params.base.image_size)
-    for prediction in predict_files(model, labels, files, shards, params.preprocess.resize, args.top_k,
+    for prediction in predict_files(model, labels, files, shards, resize, args.top_k,
                                     ten_crop=params.evaluate.ten_crop):
         failures += prediction.error is not None
         print(json.dumps(prediction.as_json()), flush=True)
     if failures:
         log.error("%d of %d images could not be read", failures, len(files))
     return 1 if failures else 0
+
+
+def _registered_model(wanted: str, project: Path, params: Params, scratch: Path) -> Path:
+    """The folder of the registered version `wanted` names (a version or a stage): the local
+    blessed store when it holds that version, else fetched from its commit through DVC."""
+    from alexnet_pipeline.registry.blessed_store import read_blessed
+    from alexnet_pipeline.registry.gto_tags import fetch_version, resolve
+
+    version = resolve(project, wanted)
+    local = read_blessed(project / params.paths.blessed)
+    if local is not None and local.version.version == version:
+        return local.folder
+    log.info("fetching %s from its commit", version)
+    return fetch_version(project, version, scratch / "model")
+
+
+def _models(args: argparse.Namespace) -> int:
+    """List the registered versions (newest first) with their stages and test accuracy at
+    registration, and the local blessed model; or register the committed blessed model."""
+    from alexnet_pipeline.registry.blessed_store import read_blessed
+    from alexnet_pipeline.registry.gto_tags import register_blessed, versions
+
+    project = Path(args.project_dir).resolve()
+    params = load_params(project / "params.yaml")
+    if args.action == "register":
+        version, new = register_blessed(project, project / params.paths.blessed)
+        if version is None:
+            raise PipelineError(f"{params.paths.blessed}: nothing is blessed yet; run the pipeline first (make run)")
+        print(f"registered {version} (stage production)" if new else f"{version} is registered already")
+        return 0
+    local = read_blessed(project / params.paths.blessed)
+    rows = [{**item, "accuracy": _committed_accuracy(project, item["commit"], params.paths.gate)}
+            for item in versions(project)]
+    if args.json:
+        print(json.dumps({"versions": rows, "local_blessed": local.version.version if local else None}))
+        return 0
+    print(f"{'version':<10} {'stages':<12} {'commit':<10} {'accuracy':<9} registered")
+    for row in rows:
+        accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
+        print(f"{row['version']:<10} {','.join(row['stages']) or '-':<12} {row['commit'][:10]:<10} {accuracy:<9} "
+              f"{row['created_at']}")
+    if local is not None and local.version.version not in {row["version"] for row in rows}:
+        print(f"{local.version.version:<10} {'(local)':<12} {'-':<10} {local.version.accuracy:<9.4f} not registered: "
+              "commit dvc.lock, then `alexnet models register`")
+    if not rows and local is None:
+        print("no model is blessed or registered yet")
+    return 0
+
+
+def _committed_accuracy(project: Path, commit: str, gate_path: Path) -> float | None:
+    """The blessed model's test accuracy in the gate report committed with its version."""
+    shown = subprocess.run(["git", "show", f"{commit}:{gate_path.as_posix()}"], cwd=project,
+                           capture_output=True, text=True, check=False)
+    if shown.returncode != 0:
+        return None
+    decision = json.loads(shown.stdout)
+    return decision["candidate"]["accuracy"] if decision.get("promoted") else (decision.get("blessed") or {}).get("accuracy")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,7 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "or paths.model)")
     predict.add_argument("--labels", help="labels file (default: paths.labels in params.yaml)")
     predict.add_argument("--params", default="params.yaml", help="params file")
+    predict.add_argument("--version", help="score with a registered model: a version (v2.0.0), a stage "
+                         "(production) or latest")
     predict.set_defaults(handler=_predict)
+
+    models = commands.add_parser("models", help="list the registered model versions, or register the blessed one")
+    models.add_argument("action", nargs="?", choices=["list", "register"], default="list",
+                        help="list (default), or register the committed blessed model as a GTO version")
+    models.add_argument("--project-dir", default=".", help="the project root (default: .)")
+    models.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    models.set_defaults(handler=_models)
     return parser
 
 

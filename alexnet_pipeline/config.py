@@ -96,6 +96,9 @@ class PathsConfig(_Section):
     eval_plots: NonEmptyPath
     report: NonEmptyPath
     report_markdown: NonEmptyPath
+    blessed: NonEmptyPath
+    gate: NonEmptyPath
+    drift: NonEmptyPath
 
     @model_validator(mode="after")
     def _apart(self) -> PathsConfig:
@@ -263,6 +266,32 @@ class EvaluateConfig(_Section):
     ten_crop: Bool  # the paper's test: average over 4 corner + centre crops and their mirrors
 
 
+class GateConfig(_Section):
+    """When a candidate model replaces the blessed one (TFX's "blessing")."""
+
+    min_accuracy: Float = Field(ge=0, le=1)  # test accuracy the candidate must reach
+    min_class_recall: Float | None = Field(ge=0, le=1)  # every class's recall must reach it; null: off
+    max_regression: Float = Field(ge=0, le=1)  # accuracy it may lose against the blessed model on the same test split
+    on_reject: Literal["warn", "fail"]  # the run's final state when the candidate is not promoted
+
+
+class DriftConfig(_Section):
+    """How the new dataset is compared with the blessed model's dataset."""
+
+    p_value: Float = Field(gt=0, lt=1)  # a test flags drift below this p-value...
+    min_effect: Float = Field(ge=0, le=1)  # ...and at or above this effect (distance between distributions)
+    sample_size: Int = Field(ge=10)  # images embedded per version
+    permutations: Int = Field(ge=100)  # for the embedding MMD's p-value
+    on_drift: Literal["warn", "fail"]  # fail: drift blocks promotion and fails the run
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DriftConfig:
+        _require(1 / (1 + self.permutations) < self.p_value, "drift.permutations",
+                 f"is too few for drift.p_value {self.p_value}: the smallest p-value of "
+                 f"{self.permutations} permutations is 1/{self.permutations + 1}; use at least {int(1 / self.p_value)}")
+        return self
+
+
 class ReportConfig(_Section):
     title: Str
 
@@ -297,6 +326,8 @@ with warnings.catch_warnings():
         model: ModelConfig
         train: TrainConfig
         evaluate: EvaluateConfig
+        gate: GateConfig
+        drift: DriftConfig
         report: ReportConfig
         cluster: ClusterConfig
 

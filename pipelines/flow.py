@@ -8,8 +8,10 @@ whether its command ran, and dvc.lock before and after says whether DVC put othe
 place without running it (restored from its run cache). Only `download` is retried, with
 exponential backoff; `train` has a timeout. Any failure ends the run Failed with the stage's own
 message (a failed validation: its summary), never Crashed. A successful run publishes the
-metrics table and the report's path as artifacts, then the optional post-steps: `dvc push`, a
-git commit.
+metrics table, the gate's decision with the drift summary, and the report's path as artifacts,
+then the optional post-steps: `dvc push`, a git commit and, after the commit, the blessed
+model's registration as a GTO version. A candidate the gate rejected ends the run Completed with
+a "not promoted" message or Failed (`gate.on_reject`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import yaml
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.states import Completed, Failed, State
 from prefect.tasks import exponential_backoff
 
 from alexnet_pipeline.config import load_params
+from alexnet_pipeline.core.contracts import GateDecision, read_contract
 from alexnet_pipeline.core.dvc_command import LOCK_FILE, dvc_command
 from alexnet_pipeline.core.stage_runner import JOURNAL_ENV
 from alexnet_pipeline.errors import ConfigError, PipelineError
@@ -34,7 +37,7 @@ from pipelines.commands import Finished, run_logged
 from pipelines.exits import exit_is_failure, quiet_pipeline_errors
 from pipelines.overrides import PARAMS_FILE, apply_param_overrides
 
-STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "export", "report")
+STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "gate", "export", "report")
 DVC_ERROR_PREFIX = "ERROR: "  # DVC's own closing line after a stage's error
 
 
@@ -172,4 +175,25 @@ def alexnet_pipeline(project_dir: str = ".", overrides: list[str] | None = None,
         state = step(*args, return_state=True)
         if not state.is_completed():
             return _failed(step.name, state, train_timeout_s)
-    return outcome
+    if git_commit and STAGES.index(until) >= STAGES.index("gate"):
+        state = post_steps.register_model(project, return_state=True)
+        if not state.is_completed():
+            return _failed(post_steps.register_model.name, state, train_timeout_s)
+    return gate_state(project, outcome) if STAGES.index(until) >= STAGES.index("gate") else outcome
+
+
+def gate_state(project: str, outcome: dict[str, str]) -> dict[str, str] | State:
+    """The run's final state from the gate's decision: the outcome when the model was promoted (or
+    is the blessed one already); Completed with a "not promoted" message, or Failed, as
+    `gate.on_reject` chooses, when it was rejected; Failed when the data drifted under
+    `drift.on_drift: fail`."""
+    decision = read_contract(GateDecision, Path(project) / load_params(Path(project) / PARAMS_FILE).paths.gate)
+    get_run_logger().info("gate: %s", decision.message)
+    if decision.drift.drifted and decision.drift.on_drift == "fail":
+        return Failed(message=f"data drifted (drift.on_drift: fail): {'; '.join(decision.drift.findings)}; "
+                              f"{decision.message}")
+    if decision.status != "rejected":
+        return outcome
+    if decision.on_reject == "fail":
+        return Failed(message=decision.message)
+    return Completed(message=decision.message, data=outcome)

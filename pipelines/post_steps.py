@@ -1,5 +1,6 @@
 """Optional steps after a successful run (flow parameters, off by default): `dvc push` the data
-and models to the DVC remote, and a git commit of dvc.lock, params.yaml and the metrics."""
+and models to the DVC remote, a git commit of dvc.lock, params.yaml, the metrics and the gate's
+reports, and then the blessed model's registration (GTO tags) on that commit."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ def _git(project_dir: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def _committed_files(project_dir: str) -> list[str]:
-    """dvc.lock, params.yaml and the metrics file, less any the repository ignores."""
-    metrics = str(load_params(Path(project_dir) / PARAMS_FILE).paths.metrics)
-    candidates = [LOCK_FILE, PARAMS_FILE, metrics]
+    """dvc.lock, params.yaml, the metrics and the gate's and drift's reports, less any the
+    repository ignores."""
+    paths = load_params(Path(project_dir) / PARAMS_FILE).paths
+    candidates = [LOCK_FILE, PARAMS_FILE, str(paths.metrics), str(paths.gate), str(paths.drift)]
     ignored = set(_git(project_dir, "check-ignore", *candidates).stdout.split())
     return [name for name in candidates if name not in ignored and (Path(project_dir) / name).exists()]
 
@@ -68,3 +70,17 @@ def commit_results(project_dir: str, title: str, outcome: dict[str, str]) -> str
     commit = _git(project_dir, "rev-parse", "HEAD").stdout.strip()
     logger.info("git commit %s: %s", commit[:10], ", ".join(files))
     return commit
+
+
+@task(name="register model", task_run_name="register model", cache_policy=NO_CACHE)
+@exit_is_failure
+def register_model(project_dir: str) -> str | None:
+    """Register the blessed model as a GTO version, with the production stage, on HEAD (the commit
+    just made, whose dvc.lock records it); return the version newly registered, or None."""
+    from alexnet_pipeline.registry.gto_tags import register_blessed
+
+    project = Path(project_dir)
+    version, new = register_blessed(project, project / load_params(project / PARAMS_FILE).paths.blessed)
+    get_run_logger().info("model registry: %s", f"registered {version} (production)" if new else
+                          f"{version} already registered" if version else "nothing is blessed yet")
+    return version if new else None

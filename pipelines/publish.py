@@ -1,6 +1,6 @@
 """Prefect artifacts of a finished run: the metrics table with its diff against the metrics of
-the last git commit (computed now, so a commit since the report stage ran counts), and a link to
-the HTML report."""
+the last git commit (computed now, so a commit since the report stage ran counts), the model
+gate's decision with the data drift summary, and a link to the HTML report."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from alexnet_pipeline.config import load_params
-from alexnet_pipeline.core.contracts import EvaluationMetrics, read_contract
-from alexnet_pipeline.reporting import report_parts
+from alexnet_pipeline.core.contracts import (
+    DriftReport,
+    EvaluationMetrics,
+    GateDecision,
+    read_contract,
+)
+from alexnet_pipeline.reporting import gate_summary, report_parts
 from pipelines.exits import exit_is_failure
 from pipelines.overrides import PARAMS_FILE
 
 METRICS_KEY = "alexnet-metrics"
+GATE_KEY = "alexnet-gate"
 REPORT_KEY = "alexnet-report"
 
 
@@ -46,6 +52,10 @@ def publish_results(project_dir: str, outcome: dict[str, str]) -> Path:
     report = project / paths.report
     create_markdown_artifact(key=METRICS_KEY, markdown=run_markdown(params.report.title, diff_lines, outcome, report),
                              description="Test metrics, and their change since the metrics in the last git commit")
+    decision = read_contract(GateDecision, project / paths.gate).model_dump(mode="json")
+    drift = read_contract(DriftReport, project / paths.drift).model_dump(mode="json")
+    create_markdown_artifact(key=GATE_KEY, markdown="\n".join(gate_summary.gate_markdown(decision, drift)),
+                             description="The model gate's decision, both models' figures, and data drift")
     create_link_artifact(key=REPORT_KEY, link=report.as_uri(), link_text=str(paths.report),
                          description="The run's HTML report (data, validation, training, evaluation)")
     get_run_logger().info("report: %s", report)

@@ -1,7 +1,8 @@
 """report: one self-contained HTML page (charts and thumbnails embedded) a person reads after a
 run, and its headline figures in Markdown for terminals and CI.
 
-`paths.report` gathers the data source and counts, the validation result (linking the Data
+`paths.report` opens with the model gate's decision (promoted or not, both models' figures, the
+checks) and the data drift against the blessed model's data, then gathers the data source and counts, the validation result (linking the Data
 Docs), the params, the model's layers, the training curves and summary, the test metrics with
 the confusion matrix and per-class table, sample predictions right and wrong, and the metrics
 diff against the last commit (read through DVC). `paths.report_markdown` has the metrics, their
@@ -30,7 +31,9 @@ from alexnet_pipeline.core.artifacts import (
 )
 from alexnet_pipeline.core.contracts import (
     DatasetLayout,
+    DriftReport,
     EvaluationMetrics,
+    GateDecision,
     ModelSummary,
     SplitCounts,
     TrainSummary,
@@ -38,7 +41,7 @@ from alexnet_pipeline.core.contracts import (
     read_contract,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
-from alexnet_pipeline.reporting import charts, report_parts
+from alexnet_pipeline.reporting import charts, gate_summary, report_parts
 from alexnet_pipeline.reporting.training_history import read_history
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,8 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
                   history: dict[str, dict[str, list[tuple[int, float]]]], data_docs: str = "", *,
                   model: dict[str, Any] | None = None, summary: dict[str, Any] | None = None,
                   samples: list[dict[str, Any]] = (), diff: list[dict[str, Any]] = (),
-                  baseline_note: str = "") -> str:
+                  baseline_note: str = "", gate: dict[str, Any] | None = None,
+                  drift: dict[str, Any] | None = None) -> str:
     """The report's HTML from the run's results; images are embedded as data URIs, and
     `data_docs` is the link (relative to the report) to the GX Data Docs."""
     environment = jinja2.Environment(
@@ -67,6 +71,8 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         model=model, summary=summary, samples=list(samples), diff=list(diff), baseline_note=baseline_note,
         scored_model=report_parts.scored_model_text(metrics["model"]),
         precision=report_parts.precision_text(summary) if summary else "",
+        gate=gate, drift=drift, drift_tests=report_parts.drift_tests(drift) if drift else [],
+        drift_chart=charts.drift_charts(drift) if drift and drift["reference"] is not None else "",
     )
 
 
@@ -84,6 +90,7 @@ def main(params: Params) -> None:
     paths = params.paths
     metrics = read_plain(EvaluationMetrics, paths.metrics)
     validation = read_plain(ValidationReport, paths.validation_report)
+    gate, drift = read_plain(GateDecision, paths.gate), read_plain(DriftReport, paths.drift)
     summary = read_optional(TrainSummary, paths.train_logs / TRAIN_SUMMARY_FILE)
     old_metrics, baseline_note = report_parts.committed_metrics(paths.metrics)
     diff = report_parts.metrics_diff(old_metrics, metrics)
@@ -99,11 +106,11 @@ def main(params: Params) -> None:
         history=read_history(paths.train_logs),
         data_docs=os.path.relpath(paths.data_docs / "index.html", paths.report.parent),
         model=read_optional(ModelSummary, paths.train_logs / MODEL_SUMMARY_FILE), summary=summary,
-        samples=samples, diff=diff, baseline_note=baseline_note,
+        samples=samples, diff=diff, baseline_note=baseline_note, gate=gate, drift=drift,
     )
     atomic.write_text(paths.report, html)
     atomic.write_text(paths.report_markdown, report_parts.render_markdown(
-        params.report.title, metrics, diff, baseline_note, validation, summary))
+        params.report.title, metrics, diff, baseline_note, validation, summary, gate_summary.gate_markdown(gate, drift)))
     log.info("report written to %s and %s", paths.report, paths.report_markdown)
 
 

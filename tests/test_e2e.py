@@ -58,11 +58,12 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert model.output_shape == (None, 4)
     assert load_model(tiny_project / "models/alexnet.best.keras").output_shape == (None, 4)
     assert (tiny_project / "dvc.lock").exists()
-    # DVC's outputs stay out of git: under data/, models/ and reports/ only the metrics, a DVC
-    # output kept in git (cache: false), show as new, to be committed with dvc.lock.
+    # DVC's outputs stay out of git: under data/, models/ and reports/ only the metrics and the
+    # gate's and drift's reports, DVC outputs kept in git (cache: false), show as new, to be
+    # committed with dvc.lock.
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], tiny_project).stdout
     assert [line for line in status.splitlines() if line[3:].startswith(("data/", "models/", "reports/"))] == [
-        "?? reports/metrics.json"]
+        "?? reports/drift.json", "?? reports/gate.json", "?? reports/metrics.json"]
     assert (tiny_project / "data/raw/train").is_dir() and (tiny_project / "models/labels.json").exists()
 
 

@@ -20,6 +20,8 @@ LAYERS = (
     "alexnet_pipeline.input",
     "alexnet_pipeline.training",
     "alexnet_pipeline.evaluation",
+    "alexnet_pipeline.drift",
+    "alexnet_pipeline.registry",
     "alexnet_pipeline.reporting",
     "stages",
     "pipelines",

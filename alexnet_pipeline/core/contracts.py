@@ -152,6 +152,68 @@ class EvaluationMetrics(Contract):
     model: ScoredModel
 
 
+class BlessedVersion(Contract):
+    """`version.json` in `paths.blessed`: the blessed model's version and what it was blessed on
+    (gate -> gate's next run, export, `alexnet models`/`predict`)."""
+
+    version: str  # GTO's SemVer, vN.0.0 for the N-th blessed model
+    number: int
+    weights_sha256: str  # a candidate with the same weights is this model again, not a new version
+    classes: list[str]
+    image_size: int
+    accuracy: float
+    loss: float
+    images: int
+
+
+class ModelFigures(Contract):
+    """One model's test figures on this run's test split, as the gate compares them."""
+
+    version: str | None
+    accuracy: float
+    loss: float
+    per_class_recall: dict[str, float]
+
+
+class DriftSummary(Contract):
+    drifted: bool
+    findings: list[str]
+    on_drift: Literal["warn", "fail"]
+
+
+class GateDecision(Contract):
+    """`paths.gate` (gate -> report, the flow, `alexnet models register`)."""
+
+    status: Literal["promoted", "rejected", "already blessed"]
+    promoted: bool  # this run's model became the blessed (serving, production) model
+    message: str
+    reasons: list[str]  # why it was rejected; empty when it passed
+    checks: list[dict[str, Any]]  # every check: name, passed, detail
+    candidate: ModelFigures
+    blessed: ModelFigures | None  # the blessed model before this run, rescored on this run's test split
+    blessed_note: str  # how the blessed model was compared (or why it could not be)
+    serving_version: str | None  # the blessed version after this run: what export serves
+    thresholds: dict[str, float | None]
+    on_reject: Literal["warn", "fail"]
+    drift: DriftSummary
+
+
+class DriftReport(Contract):
+    """`paths.drift` (gate -> report, the flow): this dataset against the blessed model's."""
+
+    reference: dict[str, Any] | None  # the blessed version's dataset; None before the first blessing
+    current: dict[str, Any]
+    drifted: bool
+    findings: list[str]
+    on_drift: Literal["warn", "fail"]
+    classes: dict[str, list[str]] | None = None
+    class_balance: dict[str, Any] | None = None
+    distributions: dict[str, Any] | None = None
+    files: dict[str, Any] | None = None
+    leakage: dict[str, Any] | None = None
+    embedding: dict[str, Any] | None = None
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from alexnet_pipeline.input.reader import center_crop, decode, ten_crops
@@ -44,10 +45,14 @@ def expand_inputs(inputs: list[str]) -> Iterator[Path]:
             yield path
 
 
-def _as_stored(path: Path, shards: ShardFormat, resize: str) -> tuple[bytes, int, int]:
+def model_input(path: Path, shards: ShardFormat, resize: str, ten_crop: bool = False) -> tf.Tensor:
+    """The crops of one image file the model sees at test time: prepared and stored as in the
+    shards, decoded, then the centre crop (a batch of one) or the ten crops. Raises what Pillow
+    raises for a missing or undecodable file."""
     image = prepare_image(path, shards.image_size, resize)
     data = encode_jpeg(image, shards.jpeg_quality) if shards.encoding == "jpeg" else image.tobytes()
-    return data, image.height, image.width
+    decoded = decode(data, image.height, image.width, shards.encoding)
+    return ten_crops(decoded, shards.image_size) if ten_crop else center_crop(decoded, shards.image_size)[None, ...]
 
 
 def predict_files(model: keras.Model, labels: list[str], files: list[Path], shards: ShardFormat,
@@ -57,7 +62,7 @@ def predict_files(model: keras.Model, labels: list[str], files: list[Path], shar
     k = min(top_k, len(labels))
     for path in files:
         try:
-            stored, height, width = _as_stored(path, shards, resize)
+            crops = model_input(path, shards, resize, ten_crop)
         except FileNotFoundError:
             yield Prediction(str(path), error="file not found")
             continue
@@ -67,8 +72,6 @@ def predict_files(model: keras.Model, labels: list[str], files: list[Path], shar
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             yield Prediction(str(path), error=f"cannot decode image: {exc}")
             continue
-        image = decode(stored, height, width, shards.encoding)
-        crops = ten_crops(image, shards.image_size) if ten_crop else center_crop(image, shards.image_size)[None, ...]
         probabilities = np.asarray(model(crops, training=False)).mean(axis=0)
         best = np.argsort(-probabilities)[:k]
         yield Prediction(str(path), top=[{"label": labels[i], "prob": round(float(probabilities[i]), 6)}

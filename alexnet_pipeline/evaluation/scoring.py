@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -12,6 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from alexnet_pipeline.core.contracts import TrainSummary
+from alexnet_pipeline.evaluation.classification import classification_metrics
+from alexnet_pipeline.input.reader import make_dataset
+from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
 
 CENTRE = 4  # index of the centre crop among the ten
 
@@ -34,6 +38,16 @@ def predict_dataset(model: keras.Model, dataset: tf.data.Dataset
         labels.append(batch_labels.numpy())
         keys.extend(key.decode() for key in batch_keys.numpy())
     return np.concatenate(labels), np.concatenate(averaged), np.concatenate(centre), keys
+
+
+def test_metrics(model: keras.Model, processed: Path, batch_size: int, ten_crop: bool, seed: int,
+                 classes: list[str]) -> dict[str, Any]:
+    """`classification_metrics` of `model` on the test shards in `processed`, read exactly as the
+    evaluate stage reads them."""
+    dataset = make_dataset(shard_files(processed, "test"), ShardFormat.read(processed), batch_size,
+                           training=False, seed=seed, ten_crop=ten_crop, keys=True)
+    true, probabilities, _, _ = predict_dataset(model, dataset)
+    return classification_metrics(true, probabilities, classes)
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

@@ -51,3 +51,28 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str]) -> str:
                   color="white" if value > threshold else "black")
     figure.colorbar(image, ax=axis, fraction=0.046)
     return _to_data_uri(figure)
+
+
+def drift_charts(drift: dict) -> str:
+    """Images per class in both versions, and the brightness, width and height distributions of
+    both overlaid (the shares of each version's images per bin)."""
+    figure, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    balance = drift["class_balance"]
+    classes = sorted(set(balance["reference"]) | set(balance["current"]))
+    positions = np.arange(len(classes))
+    for offset, version in ((-0.2, "reference"), (0.2, "current")):
+        axes[0].bar(positions + offset, [balance[version].get(name, 0) for name in classes], width=0.4,
+                    label=f"{version} ({drift['reference']['version']})" if version == "reference" else "this run")
+    axes[0].set_xticks(positions, classes, rotation=45, ha="right")
+    axes[0].set_title("images per class")
+    axes[0].legend()
+    for axis, name in zip(axes[1:], ("brightness", "width", "height")):
+        histogram = drift["distributions"][name]["histogram"]
+        edges = histogram["edges"]
+        if edges:
+            for version in ("reference", "current"):
+                axis.stairs(histogram[version], edges, label=version, fill=version == "reference",
+                            alpha=0.4 if version == "reference" else 1.0)
+        axis.set_title(f"{name} (share of images)")
+        axis.legend()
+    return _to_data_uri(figure)

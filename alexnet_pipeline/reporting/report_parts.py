@@ -104,10 +104,20 @@ def precision_text(summary: dict[str, Any]) -> str:
     return f"{summary['precision']} ({reason})" if reason else summary["precision"]
 
 
+def drift_tests(drift: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The drift report's statistical tests by name, in the report's order."""
+    if drift["reference"] is None:
+        return []
+    return [("class balance", drift["class_balance"]),
+            *((f"image {name}", result) for name, result in drift["distributions"].items()),
+            *([("embeddings", drift["embedding"])] if drift["embedding"] else [])]
+
+
 def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, Any]], baseline_note: str,
-                    validation: dict[str, Any], summary: dict[str, Any] | None) -> str:
-    """The report in Markdown: headline metrics and their diff, per-class table, validation."""
-    lines = [f"# {title}", "", f"Test images: {metrics['num_examples']}; classes: {len(metrics['classes'])}.", ""]
+                    validation: dict[str, Any], summary: dict[str, Any] | None, gate_lines: list[str] = ()) -> str:
+    """The report in Markdown: the gate and drift summary, headline metrics and their diff,
+    per-class table, validation."""
+    lines = [f"# {title}", "", *gate_lines, f"Test images: {metrics['num_examples']}; classes: {len(metrics['classes'])}.", ""]
     if summary:
         lines += [(f"Training: {summary['epochs_run']} epochs ({summary['recipe']} recipe), best epoch "
                    f"{summary['best_epoch']}, {summary['wall_time_s']} s, {summary['images_per_s']} img/s, "

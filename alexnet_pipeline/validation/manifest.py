@@ -1,7 +1,8 @@
 """The image manifest: one row per dataset file, from fully decoding it with Pillow.
 
 Columns: path (relative to the dataset root), split, label, format (detected from content, not
-the extension), mode, width, height, exif_orientation, bytes, sha256, ok, reason. A file that
+the extension), mode, width, height, exif_orientation, brightness (mean luminance, 0-255: data
+drift compares its distribution across dataset versions), bytes, sha256, ok, reason. A file that
 cannot be decoded gets `ok=False` and a reason instead of raising, so one bad file never stops
 the scan. A symbolic link that resolves outside the dataset is rejected without being read.
 Files are decoded in parallel worker processes, with a progress bar on a terminal.
@@ -16,16 +17,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageStat, UnidentifiedImageError
 from tqdm import tqdm
 
 from alexnet_pipeline.core.workers import process_pool
 from alexnet_pipeline.sources.layout import SPLITS, ImageEntry, escaping_link
 
 COLUMNS = ["path", "split", "label", "format", "mode", "width", "height", "exif_orientation",
-           "bytes", "sha256", "ok", "reason"]
+           "brightness", "bytes", "sha256", "ok", "reason"]
 EXIF_ORIENTATION_TAG = 0x0112
 FILES_PER_TASK = 16
+BRIGHTNESS_SIDE = 64  # brightness is measured on a copy reduced to about this side: fast, and as exact as needed
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class ManifestRow:
     width: int | None = None
     height: int | None = None
     exif_orientation: int | None = None
+    brightness: float | None = None
     bytes: int = 0
     sha256: str | None = None
     ok: bool = False
@@ -51,15 +54,30 @@ def rejected_row(path: str, split: str, label: str, reason: str) -> ManifestRow:
     return ManifestRow(path=path, split=split, label=label, reason=reason)
 
 
-def _decode(content: bytes) -> tuple[str, str, int, int, int]:
-    """Fully decode an image (not just its header); return format, mode, size and EXIF orientation."""
+def brightness(image: Image.Image) -> float | None:
+    """Mean luminance (0-255) of a decoded image, on a copy reduced to about BRIGHTNESS_SIDE
+    pixels; None for a mode Pillow cannot turn into luminance (the image itself is fine)."""
+    factor = max(1, min(image.width, image.height) // BRIGHTNESS_SIDE)
+    try:
+        luminance = image.convert("L") if image.mode not in ("L", "RGB", "RGBA") else image
+        if factor > 1:
+            luminance = luminance.reduce(factor)
+        return round(float(ImageStat.Stat(luminance.convert("L")).mean[0]), 3)
+    except (ValueError, OSError):
+        return None
+
+
+def _decode(content: bytes) -> tuple[str, str, int, int, int, float]:
+    """Fully decode an image (not just its header); return format, mode, size, EXIF orientation
+    and brightness."""
     with warnings.catch_warnings():
         # Pillow warns past MAX_IMAGE_PIXELS and raises past twice that: treat both as bombs.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(io.BytesIO(content)) as image:
             orientation = int(image.getexif().get(EXIF_ORIENTATION_TAG, 1) or 1)
             image.load()
-            return image.format or "UNKNOWN", image.mode, image.width, image.height, orientation
+            return (image.format or "UNKNOWN", image.mode, image.width, image.height, orientation,
+                    brightness(image))
 
 
 def inspect_file(entry: ImageEntry, root: Path) -> ManifestRow:
@@ -75,7 +93,7 @@ def inspect_file(entry: ImageEntry, root: Path) -> ManifestRow:
     if not content:
         return ManifestRow(**read, reason="empty file (0 bytes)")
     try:
-        image_format, mode, width, height, orientation = _decode(content)
+        image_format, mode, width, height, orientation, luminance = _decode(content)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         reason = f"decompression bomb: {exc}"
     except UnidentifiedImageError:
@@ -84,7 +102,7 @@ def inspect_file(entry: ImageEntry, root: Path) -> ManifestRow:
         reason = f"corrupt or truncated image: {exc}"
     else:
         return ManifestRow(**read, format=image_format, mode=mode, width=width, height=height,
-                           exif_orientation=orientation, ok=True)
+                           exif_orientation=orientation, brightness=luminance, ok=True)
     return ManifestRow(**read, reason=reason)
 
 

@@ -160,11 +160,13 @@ def test_from_scratch_with_push_and_commit(tmp_path: Path, prefect_harness) -> N
     assert state.result() == dict.fromkeys(STAGES, "ran")
     for name in OUTPUTS:
         assert (project / name).is_file(), name
-    assert set(task_runs(state)) == {*STAGES, "publish results", "dvc push", "git commit"}
+    assert set(task_runs(state)) == {*STAGES, "publish results", "dvc push", "git commit", "register model"}
     # the commit holds dvc.lock and the metrics (kept in git); DVC has every cached output remotely
     assert _git(project, "rev-parse", "HEAD~1") == first_commit
     assert sorted(_git(project, "show", "--name-only", "--format=", "HEAD").split()) == [
-        "dvc.lock", "reports/metrics.json"]
+        "dvc.lock", "reports/drift.json", "reports/gate.json", "reports/metrics.json"]
+    # the blessed model is registered on that commit, in production
+    assert _git(project, "rev-list", "-n", "1", "alexnet@v1.0.0") == _git(project, "rev-parse", "HEAD")
     assert _git(project, "log", "-1", "--format=%s").startswith("alexnet_pipeline run ")
     assert "train (ran)" in _git(project, "log", "-1", "--format=%b")
     status = run([sys.executable, "-m", "dvc", "status", "--cloud", "--json"], project).stdout

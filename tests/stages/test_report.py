@@ -98,10 +98,22 @@ def test_report_without_training_history(params) -> None:
     assert "No training history found" in html
 
 
+FIRST_GATE = {
+    "status": "promoted", "promoted": True, "message": "promoted as v1.0.0", "reasons": [],
+    "checks": [{"name": "min_accuracy", "passed": True, "detail": "test accuracy 0.8571 (gate.min_accuracy 0.5)"}],
+    "candidate": {"version": "v1.0.0", "accuracy": 0.857143, "loss": 0.5, "per_class_recall": {"ocelot": 1.0}},
+    "blessed": None, "blessed_note": "nothing is blessed yet: the candidate is judged on the thresholds",
+    "serving_version": "v1.0.0", "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02},
+    "on_reject": "warn", "drift": {"drifted": False, "findings": [], "on_drift": "warn"}}
+FIRST_DRIFT = {"reference": None, "current": {"images": 7, "classes": ["ocelot", "zebra"]}, "drifted": False,
+               "findings": [], "on_drift": "warn"}
+
+
 def _write_inputs(params) -> None:
     paths = params.paths
     for path, data in ((paths.raw / LAYOUT_FILE, LAYOUT), (paths.processed / SPLITS_FILE, SPLITS),
-                       (paths.validation_report, VALIDATION), (paths.metrics, METRICS)):
+                       (paths.validation_report, VALIDATION), (paths.metrics, METRICS),
+                       (paths.gate, FIRST_GATE), (paths.drift, FIRST_DRIFT)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data))
 
@@ -114,8 +126,11 @@ def test_main_writes_the_report(tmp_path: Path) -> None:
     assert "AlexNet pipeline report" in html and len(_data_uris(html)) == 1
     assert '<a href="data_docs/index.html">Data Docs</a>' in html  # relative to reports/
     assert "Baseline: none (no metrics committed at HEAD" in html  # no git repository here
+    assert "Model gate: promoted" in html and "No blessed model yet: nothing to compare this data with." in html
+    assert html.index('id="gate"') < html.index("test accuracy<b>")  # the gate's section comes first
     markdown = params.paths.report_markdown.read_text()
-    assert markdown.startswith("# AlexNet pipeline report") and "| accuracy | 0.8571 | - | - |" in markdown
+    assert markdown.startswith("# AlexNet pipeline report\n\n## Model gate: Promoted")
+    assert "| accuracy | 0.8571 | - | - |" in markdown
 
 
 def test_report_lists_validation_findings(params) -> None:

@@ -1,5 +1,6 @@
 """report.html in a real browser: headless Chromium opens it from disk, every image loads, the
-console stays free of errors, and a screenshot is taken (driven over the DevTools protocol)."""
+console stays free of errors, and screenshots are taken of the page and of the gate and drift
+sections of a rejected run on drifted data (driven over the DevTools protocol)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
+
+from alexnet_pipeline.config import load_params
+from alexnet_pipeline.core.contracts import DriftReport, GateDecision, write_contract
+from alexnet_pipeline.drift.comparison import compare_versions
+from alexnet_pipeline.registry.blessed_store import read_blessed
+from alexnet_pipeline.registry.gate import decide
+from tests.helpers import run
 
 pytestmark = pytest.mark.slow
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -97,3 +106,55 @@ def test_report_renders_with_every_image_and_no_console_error(tiny_project: Path
                                                     captureBeyondViewport=True)["data"])
     (tmp_path / "report.png").write_bytes(screenshot)
     assert screenshot.startswith(b"\x89PNG") and len(screenshot) > 20_000
+
+
+def _rejected_run_with_drift(project: Path) -> None:
+    """Gate and drift reports of a rejected run on drifted data, made by the real functions from the
+    tiny project's blessed reference, then the report stage run on them."""
+    params = load_params(project / "params.yaml")
+    store = read_blessed(project / params.paths.blessed)
+    old = store.reference()
+    new = old[old["label"] != "rings"].assign(brightness=lambda t: t["brightness"] * 0.5)
+    moved = old["split"] == "test"
+    new.loc[moved & (new["label"] != "rings"), "split"] = "train"
+    embeddings = store.embeddings()
+    drift = {"reference": {"version": "v1.0.0", "images": len(old), "classes": sorted(set(old["label"]))},
+             "current": {"images": len(new), "classes": sorted(set(new["label"]))},
+             **compare_versions(old, new, embeddings, embeddings[: len(new)] * 0.3, params.drift, seed=0),
+             "on_drift": "warn"}
+    blessed = {"version": "v1.0.0", "accuracy": 0.5, "loss": 1.2, "per_class_recall": {}}
+    candidate = {"version": None, "accuracy": 0.25, "loss": 1.39, "per_class_recall": {}}
+    decision = decide(candidate, blessed, "the blessed v1.0.0 rescored on this run's test split (12 images)",
+                      "v1.0.0", "v2.0.0", False, drift, params.gate, params.drift)
+    write_contract(project / params.paths.drift, DriftReport, drift)
+    write_contract(project / params.paths.gate, GateDecision, decision)
+    run([sys.executable, "-m", "stages.report"], project)
+
+
+def test_gate_and_drift_sections_render_with_their_charts(project_copy: Path, browser_page: DevTools,
+                                                          tmp_path: Path) -> None:
+    _rejected_run_with_drift(project_copy)
+    for domain in ("Page", "Runtime"):
+        browser_page.call(f"{domain}.enable")
+    browser_page.call("Page.navigate", url=(project_copy / "reports/report.html").resolve().as_uri())
+    browser_page.wait_for("Page.loadEventFired")
+    sections = json.loads(browser_page.call("Runtime.evaluate", returnByValue=True, expression=(
+        "JSON.stringify(['gate', 'drift'].map(id => { const s = document.getElementById(id);"
+        " const r = s.getBoundingClientRect();"
+        " return {id, top: r.top + window.scrollY, height: r.height, width: r.width, text: s.innerText,"
+        " images: Array.from(s.querySelectorAll('img')).map(i => i.complete && i.naturalWidth)}; }))"))
+        ["result"]["value"])
+    gate, drift = sections
+    assert gate["top"] < drift["top"] < 400 + drift["height"] + gate["height"]  # both open the report
+    assert "Model gate: not promoted" in gate["text"] and "the blessed model v1.0.0 stays in place" in gate["text"]
+    assert "FAIL max_regression" in gate["text"]
+    assert "classes changed: added none, removed ['rings']" in drift["text"]
+    assert "image brightness distribution shifted" in drift["text"] and "leakage across versions" in drift["text"]
+    assert len(drift["images"]) == 1 and drift["images"][0] > 1000  # the drift charts, decoded
+    for section in sections:
+        shot = base64.b64decode(browser_page.call(
+            "Page.captureScreenshot", format="png", captureBeyondViewport=True,
+            clip={"x": 0, "y": section["top"], "width": section["width"] + 40, "height": section["height"],
+                  "scale": 1})["data"])
+        (tmp_path / f"{section['id']}.png").write_bytes(shot)
+        assert shot.startswith(b"\x89PNG") and len(shot) > 10_000

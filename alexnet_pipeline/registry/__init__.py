@@ -1,0 +1,2 @@
+"""The model registry: the gate that blesses a candidate, the blessed model kept between runs, and
+its versions as GTO git tags."""
