@@ -167,13 +167,21 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _committed_accuracy(project: Path, commit: str, gate_path: Path) -> float | None:
-    """The blessed model's test accuracy in the gate report committed with its version."""
+    """The blessed model's test accuracy in the gate report committed with its version (None
+    when that commit has no readable one)."""
+    from pydantic import ValidationError
+
+    from alexnet_pipeline.core.contracts import GateDecision
+
     shown = subprocess.run(["git", "show", f"{commit}:{gate_path.as_posix()}"], cwd=project,
                            capture_output=True, text=True, check=False)
-    if shown.returncode != 0:
+    try:
+        decision = GateDecision.model_validate_json(shown.stdout) if shown.returncode == 0 else None
+    except ValidationError:
         return None
-    decision = json.loads(shown.stdout)
-    return decision["candidate"]["accuracy"] if decision.get("promoted") else (decision.get("blessed") or {}).get("accuracy")
+    if decision is None:
+        return None
+    return decision.candidate.accuracy if decision.status != "rejected" else decision.blessed and decision.blessed.accuracy
 
 
 def build_parser() -> argparse.ArgumentParser:

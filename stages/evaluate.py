@@ -40,11 +40,10 @@ from alexnet_pipeline.evaluation.classification import binary_curves, classifica
 from alexnet_pipeline.evaluation.scoring import (
     PREDICTION_COLUMNS,
     csv_text,
-    predict_dataset,
+    predict_test_split,
     prediction_rows,
     scored_model,
 )
-from alexnet_pipeline.input.reader import make_dataset
 from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
 from alexnet_pipeline.training.model import load_model
 
@@ -91,9 +90,8 @@ def main(params: Params) -> None:
     if cfg.ten_crop and shards.stored_size == shards.image_size:
         log.info("ten crops of images stored at the input size (preprocess.resize: %s) differ only by "
                  "mirroring; the paper's corner crops need preprocess.resize: paper", params.preprocess.resize)
-    dataset = make_dataset(files, shards, cfg.batch_size, training=False, seed=params.base.seed,
-                           ten_crop=cfg.ten_crop, keys=True)
-    metrics, plot_files = evaluate(*predict_dataset(model, dataset), classes, cfg.ten_crop)
+    metrics, plot_files = evaluate(*predict_test_split(model, paths.processed, cfg.batch_size, cfg.ten_crop,
+                                                       params.base.seed), classes, cfg.ten_crop)
     metrics["model"] = scored_model(cfg.model, str(params.scored_model), summary)
     write_contract(paths.metrics, EvaluationMetrics, metrics)
     with atomic.atomic_path(paths.eval_plots) as tmp:

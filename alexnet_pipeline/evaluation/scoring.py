@@ -40,13 +40,19 @@ def predict_dataset(model: keras.Model, dataset: tf.data.Dataset
     return np.concatenate(labels), np.concatenate(averaged), np.concatenate(centre), keys
 
 
-def test_metrics(model: keras.Model, processed: Path, batch_size: int, ten_crop: bool, seed: int,
-                 classes: list[str]) -> dict[str, Any]:
-    """`classification_metrics` of `model` on the test shards in `processed`, read exactly as the
-    evaluate stage reads them."""
+def predict_test_split(model: keras.Model, processed: Path, batch_size: int, ten_crop: bool, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """`predict_dataset` over the test shards in `processed`: the ten crops or the centre crop."""
     dataset = make_dataset(shard_files(processed, "test"), ShardFormat.read(processed), batch_size,
                            training=False, seed=seed, ten_crop=ten_crop, keys=True)
-    true, probabilities, _, _ = predict_dataset(model, dataset)
+    return predict_dataset(model, dataset)
+
+
+def test_metrics(model: keras.Model, processed: Path, batch_size: int, ten_crop: bool, seed: int,
+                 classes: list[str]) -> dict[str, Any]:
+    """`classification_metrics` of `model` on the test shards in `processed`, scored as the
+    evaluate stage scores them."""
+    true, probabilities, _, _ = predict_test_split(model, processed, batch_size, ten_crop, seed)
     return classification_metrics(true, probabilities, classes)
 
 

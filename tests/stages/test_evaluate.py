@@ -15,11 +15,12 @@ from PIL import Image
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.artifacts import SHARDS_FILE, TRAIN_SUMMARY_FILE
 from alexnet_pipeline.errors import PipelineError
+from alexnet_pipeline.evaluation.scoring import predict_dataset
 from alexnet_pipeline.input.reader import make_dataset
 from alexnet_pipeline.input.tfrecords import ShardFormat
 from alexnet_pipeline.shards.images import encode_jpeg
 from alexnet_pipeline.training.model import build_alexnet, load_model
-from stages.evaluate import evaluate, main, predict_dataset, prediction_rows
+from stages.evaluate import evaluate, main, prediction_rows
 from tests.helpers import noise_array, write_params, write_test_shards
 
 
