@@ -175,20 +175,25 @@ def alexnet_pipeline(project_dir: str = ".", overrides: list[str] | None = None,
         state = step(*args, return_state=True)
         if not state.is_completed():
             return _failed(step.name, state, train_timeout_s)
-    if git_commit and STAGES.index(until) >= STAGES.index("gate"):
+    gated = STAGES.index(until) >= STAGES.index("gate")
+    if git_commit and gated:
         state = post_steps.register_model(project, return_state=True)
         if not state.is_completed():
             return _failed(post_steps.register_model.name, state, train_timeout_s)
-    return gate_state(project, outcome) if STAGES.index(until) >= STAGES.index("gate") else outcome
+    return gate_state(project, outcome) if gated else outcome
 
 
 def gate_state(project: str, outcome: dict[str, str]) -> dict[str, str] | State:
-    """The run's final state from the gate's decision: the outcome when the model was promoted (or
-    is the blessed one already); Completed with a "not promoted" message, or Failed, as
-    `gate.on_reject` chooses, when it was rejected; Failed when the data drifted under
-    `drift.on_drift: fail`."""
+    """The run's final state from the gate's decision in `paths.gate` (`final_state`)."""
     decision = read_contract(GateDecision, Path(project) / load_params(Path(project) / PARAMS_FILE).paths.gate)
     get_run_logger().info("gate: %s", decision.message)
+    return final_state(decision, outcome)
+
+
+def final_state(decision: GateDecision, outcome: dict[str, str]) -> dict[str, str] | State:
+    """The outcome when the model was promoted (or is the blessed one already); Completed with a
+    "not promoted" message, or Failed, as `gate.on_reject` chooses, when it was rejected; Failed
+    when the data drifted under `drift.on_drift: fail`."""
     if decision.drift.drifted and decision.drift.on_drift == "fail":
         return Failed(message=f"data drifted (drift.on_drift: fail): {'; '.join(decision.drift.findings)}; "
                               f"{decision.message}")

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from alexnet_pipeline import cli
+from alexnet_pipeline.core.contracts import DriftSummary, GateDecision, read_contract
 from alexnet_pipeline.registry import gto_tags
-from pipelines.flow import alexnet_pipeline
+from pipelines.flow import alexnet_pipeline, final_state
 from pipelines.publish import GATE_KEY
 from tests.helpers import run
 from tests.pipelines.prefect_records import artifacts
@@ -32,7 +34,19 @@ def _alexnet(project: Path, *args: str) -> str:
     return run([str(Path(shutil.which("alexnet") or "alexnet")), *args], project).stdout
 
 
-def test_a_worse_second_run_is_not_promoted(project_copy: Path, prefect_harness,
+def _predict_in_process(project: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                        *args: str) -> dict:
+    """`alexnet predict ARGS` run by the CLI's own entry point in this process (TensorFlow is
+    loaded once), from the project folder; its one JSON line."""
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["predict", *args])
+    assert exited.value.code == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_worse_second_run_is_not_promoted(project_copy: Path, prefect_harness, capsys: pytest.CaptureFixture,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     project = project_copy
     for key, value in (("user.name", "Nightly"), ("user.email", "nightly@example.com")):
@@ -71,16 +85,21 @@ def test_a_worse_second_run_is_not_promoted(project_copy: Path, prefect_harness,
     html = (project / "reports/report.html").read_text()
     assert html.index("Model gate: not promoted") < html.index("test accuracy<b>")
 
-    failing = alexnet_pipeline(project_dir=str(project), overrides=["gate.on_reject=fail"], return_state=True)
-    assert failing.is_failed() and failing.message.startswith("not promoted: accuracy 0.2500")
-    assert _tree_digest(project / "models/serving") == serving
+    # under gate.on_reject: fail the same decision fails the run; data drift under drift.on_drift: fail too
+    decision = read_contract(GateDecision, project / "reports/gate.json")
+    failing = final_state(decision.model_copy(update={"on_reject": "fail"}), outcome)
+    assert failing.is_failed() and failing.message == state.message
+    drifted = decision.model_copy(update={"status": "promoted", "drift": DriftSummary(
+        drifted=True, findings=["classes changed: added none, removed ['rings']"], on_drift="fail")})
+    assert final_state(drifted, outcome).message.startswith(
+        "data drifted (drift.on_drift: fail): classes changed: added none, removed ['rings']")
 
     listed = json.loads(_alexnet(project, "models", "--json"))
     assert listed["local_blessed"] == "v1.0.0"
     assert [(item["version"], item["stages"], item["accuracy"]) for item in listed["versions"]] == [
         ("v1.0.0", ["production"], first_gate["candidate"]["accuracy"])]
     image = next((project / "data/raw/test/dots").iterdir())
-    local = json.loads(_alexnet(project, "predict", "--version", "production", str(image)))
+    local = _predict_in_process(project, capsys, monkeypatch, "--version", "production", str(image))
     shutil.rmtree(project / "models/blessed")  # not here any more: fetched from v1.0.0's commit through DVC
-    fetched = json.loads(_alexnet(project, "predict", "--version", "v1.0.0", str(image)))
+    fetched = _predict_in_process(project, capsys, monkeypatch, "--version", "v1.0.0", str(image))
     assert fetched == local and len(local["top"]) == 3
