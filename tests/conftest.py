@@ -76,7 +76,14 @@ def kaggle_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield stub
 
 
+def _start_order(item: pytest.Item) -> tuple[bool, float]:
+    """Slow tests first, the longest of them first (`@pytest.mark.slow(seconds=N)`, measured with
+    `pytest --durations`), then the rest; ties keep their usual order."""
+    slow = item.get_closest_marker("slow")
+    return slow is None, -(slow.kwargs.get("seconds", 0) if slow else 0)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests (whole pipelines, training, servers) first, in their usual order: run in
+    """Slow tests (whole pipelines, training, servers) first, the longest first: run in
     parallel, the long ones then start early instead of holding one worker after the rest end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=_start_order)

@@ -95,6 +95,7 @@ def test_rerun_is_deterministic(project_copy: Path) -> None:
     assert outputs() == before  # the same shard bytes, metrics and weights, bit for bit
 
 
+@pytest.mark.slow(seconds=70)
 def test_exp_run_shows_in_metrics_and_params_diff(project_copy: Path) -> None:
     """On a copy: the experiment commits and changes params.yaml, which the other tests of the
     shared tiny project must not see."""

@@ -125,7 +125,7 @@ def _wait_for_run(api: str, flow_run_id: UUID, log: Path) -> FlowRun:
     pytest.fail(f"the flow run did not finish in {RUN_TIMEOUT_S} s; log:\n{log.read_text()[-3000:]}")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=135)
 def test_deployment_runs_on_a_process_worker(prefect_server: dict[str, str], project_copy: Path,
                                              tmp_path: Path) -> None:
     api = prefect_server["PREFECT_API_URL"]

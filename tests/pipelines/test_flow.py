@@ -145,6 +145,7 @@ def test_train_over_its_timeout_stops_the_run_and_its_processes(project_copy: Pa
     assert leftovers == []  # dvc and the train stage under it were stopped, not orphaned
 
 
+@pytest.mark.slow(seconds=100)
 def test_from_scratch_with_push_and_commit(tmp_path: Path, prefect_harness) -> None:
     project = make_project(tmp_path / "project")
     remote = tmp_path / "remote"
