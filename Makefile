@@ -31,10 +31,9 @@ setup: $(VENV)/.synced
 run: setup
 	dvc repro
 
-## test: the test suite in parallel (pytest-xdist): two workers more than there are cores, since
-## the slow tests wait on subprocesses and servers (README, Development); PYTEST_WORKERS=0 runs it
-## in one process
-PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
+## test: the test suite in parallel (pytest-xdist): one worker more than there are cores, since
+## the slow tests wait on subprocesses and servers; PYTEST_WORKERS=0 runs it in one process
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: setup
 	pytest -n $(PYTEST_WORKERS) --dist worksteal
 
