@@ -73,6 +73,6 @@ def drift_charts(drift: dict) -> str:
             for version in ("reference", "current"):
                 axis.stairs(histogram[version], edges, label=version, fill=version == "reference",
                             alpha=0.4 if version == "reference" else 1.0)
+            axis.legend()  # an empty panel has nothing to label (matplotlib would warn)
         axis.set_title(f"{name} (share of images)")
-        axis.legend()
     return _to_data_uri(figure)

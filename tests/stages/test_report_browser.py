@@ -1,11 +1,15 @@
 """report.html in a real browser: headless Chromium opens it from disk, every image loads, the
 console stays free of errors, and screenshots are taken of the page and of the gate and drift
-sections of a rejected run on drifted data (driven over the DevTools protocol)."""
+sections of a rejected run on drifted data (driven over the DevTools protocol).
+
+Without Chromium on PATH these tests skip, except in CI (CI=true), where that is a failure:
+.ci/run installs Debian's chromium package, so a skip there would hide a broken setup."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +34,25 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 def _chromium() -> str | None:
     """A Chromium binary on PATH, else None (the test then skips: tests install nothing)."""
     return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+
+
+def _unavailable(reason: str) -> None:
+    """Skip for want of a browser; in CI (CI=true), fail instead, so its log cannot skip quietly."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run the browser tests (.ci/run installs chromium)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chromium_binary() -> str:
+    """The browser, looked for before any other fixture is set up (autouse, session scope): a
+    machine without one skips at once instead of first building the tiny project."""
+    binary = _chromium()
+    if binary is None:
+        _unavailable("Chromium is not installed (apt install chromium, or any of: "
+                     + ", ".join(BROWSERS) + ")")
+    return binary
 
 
 class DevTools:
@@ -57,20 +80,22 @@ class DevTools:
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path):
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("Chromium is not installed (apt install chromium, or any of: " + ", ".join(BROWSERS) + ")")
+def browser_page(chromium_binary: str, tmp_path: Path):
     profile = tmp_path / "profile"
-    process = subprocess.Popen([binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "chromium.log"
+    # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [chromium_binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not port_file.exists() or not port_file.read_text().strip():
             if time.monotonic() > deadline or process.poll() is not None:
-                pytest.skip("Chromium did not start its DevTools endpoint")
+                _unavailable(f"{chromium_binary} did not start its DevTools endpoint (exit code "
+                             f"{process.poll()}): " + log.read_text(errors="replace")[-2000:])
             time.sleep(0.1)
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as response:

@@ -58,19 +58,28 @@ def test_metrics_diff_rows() -> None:
 
 
 def test_markdown_report() -> None:
-    summary = {"epochs_run": 3, "recipe": "custom", "best_epoch": 2, "wall_time_s": 12.5, "images_per_s": 40.1,
-               "precision": "mixed_float16",
+    summary = {"epochs_run": 3, "recipe": "custom", "best_epoch": 2, "wall_time_s": 12.5,
+               "images_per_s": 40.1, "precision": "mixed_float16",
                "precision_reason": "auto: GPU compute capability 7.5 (before 8.0) has no fast bf16"}
-    text = render_markdown("My run", NEW, metrics_diff({"accuracy": 0.5}, NEW), "the metrics committed at HEAD",
-                           VALIDATION, summary)
-    assert text.startswith("# My run\n")
-    assert "| accuracy | 0.7500 | 0.5000 | +0.2500 |" in text
-    assert "| loss | 0.5000 | - | - |" in text
-    assert "| a | 1.000 | 0.500 | 0.667 | 2 |" in text
-    assert "3 epochs (custom recipe), best epoch 2" in text and "Validation: passed; 9 files" in text
-    assert "40.1 img/s, mixed_float16 (auto: GPU compute capability 7.5 (before 8.0) has no fast bf16)." in text
-    assert ("Scored: the best epoch's model (epoch 2 of 3, lowest val loss 0.4567), models/alexnet.best.keras."
-            in text)
+    text = render_markdown("My run", NEW, metrics_diff({"accuracy": 0.5}, NEW),
+                           "the metrics committed at HEAD", VALIDATION, summary)
+    assert text.splitlines() == [
+        "# My run", "",
+        "Test images: 4; classes: 2.", "",
+        ("Training: 3 epochs (custom recipe), best epoch 2, 12.5 s, 40.1 img/s, mixed_float16 "
+         "(auto: GPU compute capability 7.5 (before 8.0) has no fast bf16)."), "",
+        ("Scored: the best epoch's model (epoch 2 of 3, lowest val loss 0.4567), "
+         "models/alexnet.best.keras."), "",
+        "| metric | new | old | change |", "|---|---|---|---|",
+        "| accuracy | 0.7500 | 0.5000 | +0.2500 |",
+        "| loss | 0.5000 | - | - |",
+        "| macro_f1 | 0.7000 | - | - |",
+        "| weighted_f1 | 0.7100 | - | - |", "",
+        "Baseline: the metrics committed at HEAD.", "",
+        "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+        "| a | 1.000 | 0.500 | 0.667 | 2 |",
+        "| b | 0.667 | 1.000 | 0.800 | 2 |", "",
+        "Validation: passed; 9 files, 0 invalid, 1 duplicates, 0 shared between splits, 8 used."]
 
 
 def test_a_summary_without_a_precision_reason_names_the_precision_alone() -> None:
