@@ -2,7 +2,7 @@
 not a crash, and a `PipelineError` is logged as its message, without a traceback.
 
 Prefect marks a run Crashed when a BaseException escapes it; code that calls `sys.exit` (a
-stage's `main`, the `kaggle` package on bad credentials) should instead end the run Failed.
+stage's `main`, through `run_stage`) should instead end the run Failed.
 """
 
 from __future__ import annotations

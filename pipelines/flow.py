@@ -3,15 +3,15 @@
 DVC stays the one judge of what is stale: each stage task runs `dvc repro --single-item
 <stage>`, which skips an up-to-date stage (`source` always runs: it checks upstream for
 changes), and streams DVC's output to the task log. What a stage did comes from state, not log
-text: the run journal that every stage command appends to (`stage_runner.record_run`) says
-whether its command ran, and dvc.lock before and after says whether DVC put other outputs in
-place without running it (restored from its run cache). Only `download` is retried, with
-exponential backoff; `train` has a timeout. Any failure ends the run Failed with the stage's own
-message (a failed validation: its summary), never Crashed. A successful run publishes the
-metrics table, the gate's decision with the drift summary, and the report's path as artifacts,
-then the optional post-steps: `dvc push`, a git commit and, after the commit, the blessed
-model's registration as a GTO version. A candidate the gate rejected ends the run Completed with
-a "not promoted" message or Failed (`gate.on_reject`).
+text: the run journal that every stage command writes to (`stage_runner.run_stage`) says
+whether its command ran and, if it failed, its own error message; dvc.lock before and after says
+whether DVC put other outputs in place without running it (restored from its run cache). Only
+`download` is retried, with exponential backoff; `train` has a timeout. Any failure ends the run
+Failed with the stage's own message (a failed validation: its summary), never Crashed. A
+successful run publishes the metrics table, the gate's decision with the drift summary, and the
+report's path as artifacts, then the optional post-steps: `dvc push`, a git commit and, after the
+commit, the blessed model's registration as a GTO version. A candidate the gate rejected ends the
+run Completed with a "not promoted" message or Failed (`gate.on_reject`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from prefect.tasks import exponential_backoff
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.contracts import GateDecision, read_contract
 from alexnet_pipeline.core.dvc_command import LOCK_FILE, dvc_command
-from alexnet_pipeline.core.stage_runner import JOURNAL_ENV
+from alexnet_pipeline.core.stage_runner import JOURNAL_ENV, StageRecord, stage_record
 from alexnet_pipeline.errors import ConfigError, PipelineError
 from pipelines import post_steps, publish
 from pipelines.commands import Finished, run_logged
@@ -38,30 +38,27 @@ from pipelines.exits import exit_is_failure, quiet_pipeline_errors
 from pipelines.overrides import PARAMS_FILE, apply_param_overrides
 
 STAGES = ("source", "download", "validate", "preprocess", "train", "evaluate", "gate", "export", "report")
-DVC_ERROR_PREFIX = "ERROR: "  # DVC's own closing line after a stage's error
+OUTPUT_LINES = 15  # of DVC's output, shown when the stage recorded no error of its own
 
 
 class StageFailed(PipelineError):
-    """A DVC stage exited non-zero; `text` is the stage's own error message, or its output's end."""
+    """A DVC stage exited non-zero; `text` is the stage's own error message, from the run journal
+    (else what DVC's exit status and output say)."""
 
     def __init__(self, stage: str, text: str) -> None:
         super().__init__(f"stage {stage} failed: {text}")
         self.stage, self.text = stage, text
 
 
-def stage_error(stage: str, finished: Finished) -> str:
-    """What the stage said went wrong (`error: <stage>: ...`, to DVC's closing line), else the
-    last lines of the output."""
-    marker = f"error: {stage}: "
-    for index, line in enumerate(finished.tail):
-        if line.startswith(marker):
-            message = [line.removeprefix(marker)]
-            for rest in finished.tail[index + 1:]:
-                if rest.startswith(DVC_ERROR_PREFIX):
-                    break
-                message.append(rest)
-            return "\n".join(message)
-    return f"dvc exit {finished.returncode}:\n" + "\n".join(finished.tail[-15:])
+def stage_error(record: StageRecord, finished: Finished) -> str:
+    """Why a stage failed: the error it recorded in the run journal; without one (DVC failed
+    before or after the stage's command, or the command died), DVC's exit status and the last
+    lines of its output, as they are."""
+    if record.error is not None:
+        return record.error
+    when = ("after the stage's command, which recorded no error" if record.ran
+            else "before the stage's command ran")
+    return f"dvc exit {finished.returncode} {when}:\n" + "\n".join(finished.tail[-OUTPUT_LINES:])
 
 
 def locked_state(stage: str, project_dir: str) -> tuple[dict | None, bool]:
@@ -87,17 +84,17 @@ def outcome(command_ran: bool, outputs_replaced: bool) -> str:
 def repro_stage(stage: str, project_dir: str, logger: logging.Logger | logging.LoggerAdapter) -> str:
     """Bring one stage up to date through DVC in `project_dir`, its output logged to `logger`;
     return what DVC did (`outcome`), from dvc.lock before and after and the run journal. A failed
-    stage raises `StageFailed` with its own message."""
+    stage raises `StageFailed` with the message it recorded in the journal."""
     before, complete = locked_state(stage, project_dir)
     with tempfile.TemporaryDirectory(prefix="alexnet-journal-") as folder:
-        journal = Path(folder) / "ran"
+        journal = Path(folder) / "journal.jsonl"
         argv, env = dvc_command(["repro", "--single-item", stage])
         finished = run_logged(argv, project_dir, {**env, JOURNAL_ENV: str(journal)}, logger)
-        ran = journal.is_file() and stage in journal.read_text(encoding="utf-8").splitlines()
+        record = stage_record(journal, stage)
     if finished.returncode != 0:
-        raise StageFailed(stage, stage_error(stage, finished))
+        raise StageFailed(stage, stage_error(record, finished))
     after, _ = locked_state(stage, project_dir)
-    return outcome(ran, outputs_replaced=after != before or not complete)
+    return outcome(record.ran, outputs_replaced=after != before or not complete)
 
 
 @exit_is_failure

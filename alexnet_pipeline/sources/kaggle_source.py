@@ -29,11 +29,7 @@ from requests.adapters import HTTPAdapter
 
 from alexnet_pipeline.config import KaggleConfig
 from alexnet_pipeline.errors import PipelineError
-from alexnet_pipeline.sources.kaggle_credentials import (
-    HOW_TO_AUTHENTICATE,
-    KaggleCredentials,
-    find_credentials,
-)
+from alexnet_pipeline.sources.kaggle_credentials import KaggleCredentials, find_credentials
 from alexnet_pipeline.sources.resumable_download import (
     RemoteFile,
     RetriesExhausted,
@@ -103,8 +99,9 @@ def sdk_session(client: KaggleClient) -> requests.Session | None:
     """The requests.Session that an entered KaggleClient sends its API calls through, if found.
 
     kagglesdk (0.1.37) has no public setting for timeouts nor a public handle on its session, so
-    this reads the private `KaggleHttpClient._session`; the tests pin the kagglesdk version it was
-    checked against and fail when the version changes.
+    this reads the private `KaggleHttpClient._session`. A release that moves it gets None here:
+    `KaggleApi` then warns that API calls run without the timeout, and works on (the tests check
+    both the attribute on the installed kagglesdk and that fallback).
     """
     session = getattr(client.http_client(), "_session", None)
     return session if isinstance(session, requests.Session) else None
@@ -177,9 +174,6 @@ class KaggleApi:
             if as_transient(exc) is not None:
                 raise
             raise _explain(exc, self.target, self.credentials) from None
-        except SystemExit as exc:  # the `kaggle` CLI package exits on failed authentication
-            raise PipelineError(f"the Kaggle client stopped (exit {exc.code}), as it does when "
-                                f"authentication fails; {HOW_TO_AUTHENTICATE}") from None
 
     def _retrying(self, action: Any, what: str) -> Any:
         def guarded() -> Any:

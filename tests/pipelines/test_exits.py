@@ -16,7 +16,7 @@ from pipelines.exits import exit_is_failure, quiet_pipeline_errors
 
 
 def exits_with_three() -> None:
-    """Stands for code that calls sys.exit, such as a stage's main or the kaggle package."""
+    """Stands for code that calls sys.exit, such as a stage's main."""
     sys.exit(3)
 
 

@@ -1,7 +1,12 @@
-"""Flow overrides change params.yaml like `dvc exp run -S`, line by line, or not at all."""
+"""Flow overrides change params.yaml like `dvc exp run -S`, line by line, or not at all.
+
+The expected values are what `dvc exp run -S` (DVC 3.67, Hydra 1.3) wrote for the same overrides;
+one difference is deliberate: a string that YAML 1.1 would read as another type (`yes`) is
+quoted, since the stages read params.yaml with PyYAML."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -52,27 +57,68 @@ def test_null_and_unchanged_values(project: Path) -> None:
     ("+train.extra=1", "unknown key `train.extra`"),
     ("+newsection.x=1", "unknown key `newsection`"),
     ("~train.epochs=10", "missing key `train.epochs`"),
+    ("~train.epochs", "missing key `train.epochs`"),
+    ("~train.epochs=3", "Could not delete 'train.epochs': its value is 10, not 3"),
+    ("~data.kaggle.version", "Could not delete 'data.kaggle.version': params.yaml has no value"),
+    ("+train.epochs=3", "Could not add 'train.epochs': params.yaml has it already"),
+    ("train.epochs=3,4", "train.epochs=3,4: a sweep (several values) cannot be written"),
+    ("train=3", "`train` must be a mapping"),
+    ("data@kaggle=1", "data@kaggle=1: `@package` selects a Hydra config group"),
     ("train.epochs=many", "`train.epochs` must be an integer, got 'many'"),
+    ("train.epochs=10.0", "`train.epochs` must be an integer, got 10.0"),  # 10.0 is not the 10
+    ("train.flip=1", "`train.flip` must be true or false, got 1"),  # nor is 1 the true there
     ("train.epochs", "'train.epochs' is not key=value"),
     ("train.epochs=[1", "no viable alternative"),
 ])
 def test_a_bad_override_is_a_clear_error_and_changes_nothing(project: Path, override: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("+", r"\+")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         apply_param_overrides(project, ["train.batch_size=4", override])
     assert (project / "params.yaml").read_text() == (REPO_ROOT / "params.yaml").read_text()
     assert [path.name for path in project.iterdir()] == ["params.yaml"]  # no scratch left behind
 
 
-def test_dvcs_override_parser_is_the_one_this_was_written_against() -> None:
-    """No public DVC command applies `-S` overrides without running the pipeline, so the flow
-    uses the function `dvc exp run -S` itself calls, `dvc.utils.hydra.apply_overrides`. It is not
-    a public API: this pins the DVC minor version and the signature it was written against."""
-    import inspect
-    from importlib.metadata import version
+def test_values_are_typed_as_dvc_exp_run_types_them(project: Path) -> None:
+    before = (project / "params.yaml").read_text()
+    changed = apply_param_overrides(project, [
+        "train.learning_rate=5e-4", "train.epochs=1_000", "train.flip=false",
+        "gate.min_class_recall=0.3",
+        "validate.allowed_formats=[JPEG,PNG]", "report.title='3'", "train.lr_plateau.patience=2",
+        "+data.kaggle.version=2", "++train.batch_size=8", "drift.on_drift=fail"])
 
-    from dvc.utils.hydra import apply_overrides
+    assert changed == {"train.learning_rate": 0.0005, "train.epochs": 1000, "train.flip": False,
+                       "gate.min_class_recall": 0.3, "validate.allowed_formats": ["JPEG", "PNG"],
+                       "report.title": "3", "train.lr_plateau.patience": 2,
+                       "data.kaggle.version": 2,
+                       "train.batch_size": 8, "drift.on_drift": "fail"}
+    after = (project / "params.yaml").read_text()
+    assert sorted(new.split("#")[0].strip() for _, new in _changed_lines(before, after)) == sorted([
+        "version: 2", "allowed_formats: [JPEG, PNG]", "epochs: 1000", "batch_size: 8",
+        "learning_rate: 0.0005", "patience: 2", "flip: false", "min_class_recall: 0.3",
+        "on_drift: fail", "title: '3'"])
+    params = load_params(project / "params.yaml")
+    assert params.train.learning_rate == 0.0005
+    assert params.train.flip is False and params.report.title == "3"
+    assert params.validate.allowed_formats == ("JPEG", "PNG")
 
-    assert version("dvc").split(".")[:2] == ["3", "67"], (
-        f"dvc {version('dvc')}: check that pipelines/overrides.py still applies -S overrides as "
-        "`dvc exp run -S` does (tests/pipelines/test_overrides.py), then update this pin")
-    assert list(inspect.signature(apply_overrides).parameters) == ["path", "overrides"]
+    changed = apply_param_overrides(project, ["gate.min_class_recall=null"])
+    assert changed == {"gate.min_class_recall": None}
+    assert load_params(project / "params.yaml").gate.min_class_recall is None
+
+
+@pytest.mark.parametrize("title", ["yes", "off", "12:30"])
+def test_a_string_yaml_1_1_reads_as_another_type_stays_a_string(project: Path, title: str) -> None:
+    """`dvc exp run -S report.title=yes` writes `title: yes`, which PyYAML reads as true."""
+    assert apply_param_overrides(project, [f"report.title={title}"]) == {"report.title": title}
+    assert load_params(project / "params.yaml").report.title == title
+
+
+def test_an_interpolation_takes_the_value_it_names(project: Path) -> None:
+    changed = apply_param_overrides(project, ["report.title=run ${train.epochs}"])
+    assert changed == {"report.title": "run 10"}
+    with pytest.raises(ConfigError, match="nothing"):
+        apply_param_overrides(project, ["report.title=${nothing}"])
+
+
+def test_the_last_override_of_a_key_wins(project: Path) -> None:
+    changed = apply_param_overrides(project, ["train.epochs=3", "train.epochs=4"])
+    assert changed == {"train.epochs": 4}
