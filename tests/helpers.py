@@ -36,7 +36,9 @@ TINY_PARAMS = {
     ("preprocess", "shard_size"): 10,
     ("train", "epochs"): 2,
     ("train", "batch_size"): 8,
-    ("gate", "min_accuracy"): 0.0,  # the tiny model is near chance (0.33): any first model is blessed
+    # above chance (1 in 4 classes): the tiny model (4 of 12 test images right) is judged by a real
+    # threshold and blessed; a model that only guesses (3 of 12) is not
+    ("gate", "min_accuracy"): 0.3,
 }
 _SHIPPED = yaml.safe_load(SHIPPED_PARAMS.read_text())
 

@@ -65,6 +65,11 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert [line for line in status.splitlines() if line[3:].startswith(("data/", "models/", "reports/"))] == [
         "?? reports/drift.json", "?? reports/gate.json", "?? reports/metrics.json"]
     assert (tiny_project / "data/raw/train").is_dir() and (tiny_project / "models/labels.json").exists()
+    # the trained model was judged by a real threshold (tests.helpers.TINY_PARAMS: 0.3, above chance)
+    gate = json.loads((tiny_project / "reports/gate.json").read_text())
+    assert gate["checks"][0] == {"name": "min_accuracy", "passed": True,
+                                 "detail": f"test accuracy {metrics['accuracy']:.4f} (gate.min_accuracy 0.3)"}
+    assert gate["status"] == "promoted" and gate["serving_version"] == "v1.0.0"
 
 
 def test_second_repro_only_rechecks_the_source(tiny_project: Path) -> None:
@@ -120,6 +125,12 @@ def test_exp_run_shows_in_metrics_and_params_diff(project_copy: Path) -> None:
                     if line.startswith("| loss |"))
     assert loss_row == (f"| loss | {test_loss['new']:.4f} | {test_loss['old']:.4f} | "
                         f"{test_loss['new'] - test_loss['old']:+.4f} |")
+    # retrained from scratch, the scored model is the blessed one exactly when it is the same epoch's:
+    # the gate's weights digest matches across runs, so no new version is made of the same model
+    # (the tiny run is deterministic, and its best epoch is the first: reports/train/summary.json)
+    assert scored["model.epoch"] == {"old": 1, "new": 1, "diff": 0}
+    gate = json.loads((project_copy / "reports/gate.json").read_text())
+    assert (gate["status"], gate["promoted"], gate["serving_version"]) == ("already blessed", False, "v1.0.0")
 
 
 PLAIN_KERAS = """

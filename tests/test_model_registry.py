@@ -62,16 +62,18 @@ def test_a_worse_second_run_is_not_promoted(project_copy: Path, prefect_harness,
     state = alexnet_pipeline(project_dir=str(project), overrides=["train.learning_rate=1e-12"], git_commit=True,
                              return_state=True)
 
-    assert state.is_completed() and state.message.startswith("not promoted: accuracy 0.2500 against the blessed "
-                                                             "v1.0.0's 0.3333 on this test split")
+    assert state.is_completed() and state.message.startswith(
+        "not promoted: test accuracy 0.2500 (gate.min_accuracy 0.3); accuracy 0.2500 against the blessed "
+        "v1.0.0's 0.3333 on this test split")
     outcome = state.result()
     assert outcome["train"] == outcome["gate"] == "ran" and outcome["export"] == "skipped"
     gate = json.loads((project / "reports/gate.json").read_text())
     assert gate["status"] == "rejected" and gate["serving_version"] == "v1.0.0"
     assert gate["blessed"]["version"] == "v1.0.0" and gate["blessed"]["accuracy"] == first_gate["candidate"]["accuracy"]
     assert gate["candidate"]["version"] is None and gate["candidate"]["accuracy"] == 0.25
-    assert gate["reasons"] == [("accuracy 0.2500 against the blessed v1.0.0's 0.3333 on this test split: -0.0833 "
-                               "(gate.max_regression 0.02)")]
+    assert gate["reasons"] == ["test accuracy 0.2500 (gate.min_accuracy 0.3)",
+                               ("accuracy 0.2500 against the blessed v1.0.0's 0.3333 on this test split: -0.0833 "
+                                "(gate.max_regression 0.02)")]
     assert "rescored on this run's test split (12 images)" in gate["blessed_note"]
     assert _tree_digest(project / "models/serving") == serving
     assert _tree_digest(project / "models/blessed") == blessed
