@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO_ROOT
-from tests.import_graph import PACKAGES, imported_modules, module_path
+from tools.import_graph import PACKAGES, imported_modules, module_path
 
 LAYERS = (
     "alexnet_pipeline.errors",

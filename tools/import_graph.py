@@ -1,5 +1,6 @@
 """The project's import graph, read from the source with `ast` (lazy imports inside functions
-included): which project modules a file imports, and everything a module pulls in."""
+included): which project modules a file imports, and everything a module pulls in. Read by
+`tools/stage_deps.py` (dvc.yaml's code deps) and `tests/test_layers.py` (the layer order)."""
 
 from __future__ import annotations
 
