@@ -14,7 +14,7 @@ export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean deps mutation
 
 $(UV):
 	$(BOOTSTRAP_PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,28 @@ test: setup
 
 lint: setup
 	ruff check .
+
+## deps: rewrite dvc.yaml's code deps from the imports (docs/dependencies.md)
+deps: setup
+	python -m tools.stage_deps
+
+## mutation: mutation testing with mutmut (not part of `make test`): the registry, drift and
+## evaluation modules, core/contracts.py and config.py against their unit tests (pyproject.toml
+## [tool.mutmut]), then a per-module summary; MUTATE picks some of them, e.g.
+## `make mutation MUTATE=alexnet_pipeline/drift` (docs/mutation.md). Each run maps mutants to
+## tests afresh (mutmut cannot see edited tests) and retests every selected mutant; results and
+## mutated copies stay in mutants/ (`mutmut show NAME`), which one run at a time uses (a lock)
+MUTATE ?= alexnet_pipeline/registry alexnet_pipeline/drift alexnet_pipeline/evaluation \
+	alexnet_pipeline/core/contracts.py alexnet_pipeline/config.py
+MUTMUT_CHILDREN ?= $(shell nproc)
+mutation: setup
+	@set -f -o pipefail; globs="$$(python -m tools.mutation_summary --patterns $(MUTATE))" || exit 1; \
+	mkdir -p mutants; exec 9>mutants/.make-mutation.lock; \
+	flock -n 9 || { echo "make mutation: waiting for the other run using mutants/"; flock 9; }; \
+	rm -f mutants/mutmut-stats.json; \
+	PYTHONUNBUFFERED=1 mutmut run --max-children $(MUTMUT_CHILDREN) $$globs \
+		| python -m tools.mutation_summary --filter; status=$$?; \
+	python -m tools.mutation_summary $(MUTATE); exit $$status
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

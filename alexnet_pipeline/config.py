@@ -385,7 +385,8 @@ def _range(field: FieldInfo) -> str:
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return text.removeprefix(".")  # only the joint's own dot: a key may begin with one itself
 
 
 def _message(error: ErrorDetails) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -273,3 +275,128 @@ def test_config_does_not_load_the_sample_generator() -> None:
     code = ("import sys, alexnet_pipeline.config; "
             "sys.exit('alexnet_pipeline.sources.sample_data' in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+def test_an_unknown_top_level_key_lists_the_sections() -> None:
+    data = shipped_params_dict()
+    data["trian"] = {"epochs": 1}
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(data)
+    assert str(info.value) == ("params.yaml: unknown key `trian`; known keys in the top level: base, paths, "
+                               "data, validate, preprocess, model, train, evaluate, gate, drift, report, cluster")
+
+
+@pytest.mark.parametrize("key", ["Xtrain", "X", ".train", "..x"])
+def test_an_unknown_key_is_named_as_written(key: str) -> None:
+    """A key is named with its own first letters, leading dots included (`.train` is not `train`)."""
+    data = shipped_params_dict()
+    data[key] = 1
+    with pytest.raises(ConfigError, match=rf"^params\.yaml: unknown key `{re.escape(key)}`; known keys in the top"):
+        params_from_dict(data)
+    del data[key]
+    data["train"][key] = 1
+    with pytest.raises(ConfigError, match=rf"^params\.yaml: unknown key `train\.{re.escape(key)}`; known keys in"):
+        params_from_dict(data)
+
+
+# Each kind of bound exactly at its threshold and one step either side (1 for an integer, 1e-9 for a
+# number); a refused value's whole message, as `_range` words the rule (no description on these).
+@pytest.mark.parametrize(
+    ("dotted", "value", "error"),
+    [
+        ("base.image_size", MIN_IMAGE_SIZE - 1, f"`base.image_size` must be >= {MIN_IMAGE_SIZE}"),  # ge
+        ("base.image_size", MIN_IMAGE_SIZE, None),
+        ("base.image_size", MIN_IMAGE_SIZE + 1, None),
+        ("train.learning_rate", -1e-9, "`train.learning_rate` must be > 0"),  # gt
+        ("train.learning_rate", 0.0, "`train.learning_rate` must be > 0"),
+        ("train.learning_rate", 1e-9, None),
+        ("data.sample.jpeg_quality", 0, "`data.sample.jpeg_quality` must be in 1..95"),  # integer ge, le
+        ("data.sample.jpeg_quality", 1, None),
+        ("data.sample.jpeg_quality", 2, None),
+        ("data.sample.jpeg_quality", 94, None),
+        ("data.sample.jpeg_quality", 95, None),
+        ("data.sample.jpeg_quality", 96, "`data.sample.jpeg_quality` must be in 1..95"),
+        ("train.momentum", -1e-9, "`train.momentum` must be in [0, 1)"),  # number ge, lt
+        ("train.momentum", 0.0, None),
+        ("train.momentum", 1 - 1e-9, None),
+        ("train.momentum", 1.0, "`train.momentum` must be in [0, 1)"),
+        ("train.momentum", 1 + 1e-9, "`train.momentum` must be in [0, 1)"),
+        ("preprocess.val_fraction", 0.0, "`preprocess.val_fraction` must be in (0, 1)"),  # gt, lt
+        ("preprocess.val_fraction", 1e-9, None),
+        ("preprocess.val_fraction", 1 - 1e-9, None),
+        ("preprocess.val_fraction", 1.0, "`preprocess.val_fraction` must be in (0, 1)"),
+        ("train.lighting_std", -1e-9, "`train.lighting_std` must be in [0, 1]"),  # ge, le
+        ("train.lighting_std", 0.0, None),
+        ("train.lighting_std", 1 - 1e-9, None),
+        ("train.lighting_std", 1.0, None),
+        ("train.lighting_std", 1 + 1e-9, "`train.lighting_std` must be in [0, 1]"),
+    ],
+)
+def test_bounds_at_and_beside_each_threshold(dotted: str, value: float, error: str | None) -> None:
+    data = shipped_params_dict()
+    set_key(data, dotted, value)
+    if error is None:
+        section, _, key = dotted.rpartition(".")
+        loaded = params_from_dict(data)
+        for name in section.split("."):
+            loaded = getattr(loaded, name)
+        assert getattr(loaded, key) == value
+    else:
+        with pytest.raises(ConfigError) as info:
+            params_from_dict(data)
+        assert str(info.value) == f"params.yaml: {error}"
+
+
+def test_of_several_errors_the_first_in_the_file_is_named() -> None:
+    data = shipped_params_dict()
+    set_key(data, "train.epochs", "ten")
+    set_key(data, "train.flip", "yes")
+    with pytest.raises(ConfigError, match=r"^params\.yaml: `train\.epochs` must be an integer, got 'ten'$"):
+        params_from_dict(data)
+    del_key(data, "evaluate.batch_size")  # a missing key comes before wrong values
+    with pytest.raises(ConfigError, match=r"^params\.yaml: missing key `evaluate\.batch_size`"):
+        params_from_dict(data)
+
+
+def test_params_cannot_lose_a_field() -> None:
+    params = load_params(SHIPPED_PARAMS)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'epochs'"):
+        del params.train.epochs
+    assert params.train.epochs == 10
+
+
+def test_load_params_reads_params_yaml_of_the_working_directory(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^params\.yaml: not found; run from the project root"):
+        load_params()
+    (tmp_path / "params.yaml").write_text(SHIPPED_PARAMS.read_text())
+    assert load_params() == load_params(SHIPPED_PARAMS)
+
+
+def test_load_params_names_its_file_once_and_keeps_the_value(tmp_path: Path) -> None:
+    """Only the message's `params.yaml:` prefix becomes the file's path, not a value that says it."""
+    data = shipped_params_dict()
+    set_key(data, "data.kaggle.dataset", "params.yaml")
+    path = tmp_path / "custom.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value) == (f"{path}: `data.kaggle.dataset` must be owner/slug (e.g. "
+                               "tongpython/cat-and-dog), got 'params.yaml'")
+
+
+def test_params_yaml_is_read_as_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    """A non-ASCII title loads in this process and in one whose locale is ASCII (no UTF-8 mode)."""
+    title = "Chats et chiens – über alles"
+    data = shipped_params_dict()
+    set_key(data, "report.title", title)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert load_params(path).report.title == title
+    code = ("import sys; from alexnet_pipeline.config import load_params; "
+            "sys.stdout.buffer.write(load_params(sys.argv[1]).report.title.encode('utf-8'))")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    shown = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO_ROOT, env=env,
+                           capture_output=True, check=True)
+    assert shown.stdout.decode("utf-8") == title

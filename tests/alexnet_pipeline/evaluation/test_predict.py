@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from alexnet_pipeline.evaluation.predict import Prediction, expand_inputs, predict_files
-from alexnet_pipeline.input.reader import make_dataset
+from alexnet_pipeline.input.reader import center_crop, make_dataset, ten_crops
 from alexnet_pipeline.input.tfrecords import ShardFormat
 from alexnet_pipeline.shards.images import encode_jpeg, prepare_image
 from alexnet_pipeline.training.model import build_alexnet
@@ -96,3 +96,35 @@ def test_expand_inputs_walks_folders_and_skips_hidden_files(tmp_path: Path) -> N
 
 def test_expand_inputs_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
     assert list(expand_inputs([str(tmp_path)])) == []
+
+
+def test_ten_crop_prediction_averages_the_papers_ten_crops(tmp_path: Path, tiny_model) -> None:
+    good = write_image(tmp_path / "good.jpg", size=(120, 80), seed=5)
+    shards = ShardFormat("jpeg", 76, SIZE)
+    [prediction] = predict_files(tiny_model, LABELS, [good], shards, "paper", 2, ten_crop=True)
+    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), 95), channels=3)
+    expected = np.asarray(tiny_model(ten_crops(stored, SIZE), training=False)).mean(axis=0)
+    centre = np.asarray(tiny_model(center_crop(stored, SIZE)[None], training=False))[0]
+    assert np.abs(expected - centre).max() > 1e-4  # the ten crops do change the answer
+    assert {entry["label"]: entry["prob"] for entry in prediction.top} == pytest.approx(
+        {label: float(p) for label, p in zip(LABELS, expected)}, abs=1e-5)
+
+
+def test_an_unreadable_file_does_not_stop_the_rest(tmp_path: Path, tiny_model) -> None:
+    missing, text = tmp_path / "gone.jpg", tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    good = write_image(tmp_path / "good.jpg", size=(90, 70))
+    results = _predict(tiny_model, [missing, text, good])
+    assert [(r.path, r.error) for r in results] == [
+        (str(missing), "file not found"), (str(text), "not an image: Pillow cannot identify its content"),
+        (str(good), None)]
+    assert results[2].top is not None
+
+
+def test_probabilities_are_rounded_to_six_places(tmp_path: Path, tiny_model) -> None:
+    good = write_image(tmp_path / "good.jpg", size=(90, 70))
+    [prediction] = _predict(tiny_model, [good])
+    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), 95), channels=3)
+    expected = np.asarray(tiny_model(center_crop(stored, SIZE)[None], training=False))[0]
+    assert [entry["prob"] for entry in prediction.top] == sorted(
+        (round(float(p), 6) for p in expected), reverse=True)
