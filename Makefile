@@ -35,7 +35,7 @@ run: setup
 ## the slow tests wait on subprocesses and servers; PYTEST_WORKERS=0 runs it in one process
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: setup
-	pytest -n $(PYTEST_WORKERS) --dist worksteal
+	pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=25
 
 lint: setup
 	ruff check .

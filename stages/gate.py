@@ -7,7 +7,8 @@ from data that did not drift. Writes `paths.drift` (this dataset against the ble
 classes, class balance, image size/format/brightness, files, leakage across versions, embedding
 MMD) and `paths.gate` (the decision, the checks, both models' figures, the versions). A promoted
 candidate replaces `paths.blessed` (a persisted DVC output), which export serves; otherwise the
-blessed model stays in place.
+blessed model stays in place. Each image's split is read from preprocess's `split_table.csv`,
+never assigned again, so drift and the blessed reference see the split the shards hold.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import numpy as np
 import pandas as pd
 
 from alexnet_pipeline.config import DriftConfig, Params
-from alexnet_pipeline.core.artifacts import MANIFEST_FILE, SHARDS_FILE
+from alexnet_pipeline.core.artifacts import MANIFEST_FILE, SHARDS_FILE, SPLIT_TABLE_FILE
 from alexnet_pipeline.core.contracts import (
     ClassNames,
     DriftReport,
     EvaluationMetrics,
     GateDecision,
+    SplitRow,
     read_contract,
+    read_rows,
     write_contract,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
@@ -47,6 +50,15 @@ from alexnet_pipeline.registry.gate import decide, figures
 from alexnet_pipeline.training.model import load_model
 
 log = logging.getLogger(__name__)
+
+
+def current_table(params: Params) -> pd.DataFrame:
+    """This run's dataset table: the validated images, each in the split preprocess wrote in its
+    split table (read, not assigned again), so that drift and the blessed model's reference see
+    the very test split the models were scored on."""
+    paths = params.paths
+    return dataset_table(read_table(paths.validated / MANIFEST_FILE),
+                         read_rows(SplitRow, paths.processed / SPLIT_TABLE_FILE))
 
 
 def drift_report(table: pd.DataFrame, blessed: BlessedModel | None, embeddings: np.ndarray | None,
@@ -85,14 +97,14 @@ def main(params: Params) -> None:
     metrics = read_contract(EvaluationMetrics, paths.metrics).model_dump(mode="json")
     labels = read_contract(ClassNames, paths.labels).root
     shards = ShardFormat.read(paths.processed)
-    table = dataset_table(read_table(paths.validated / MANIFEST_FILE), params.preprocess, params.base.seed)
+    table = current_table(params)
     files = [paths.raw / path for path in sample_rows(table, params.drift.sample_size, params.base.seed)["path"]]
     candidate = load_model(params.scored_model)
     blessed = read_blessed(paths.blessed)
     blessed_figures, note, embeddings = None, "nothing is blessed yet: the candidate is judged on the thresholds", None
     if blessed is not None:
         blessed_model = load_model(blessed.model_file)
-        embeddings = embed_files(blessed_model, files, shards, params.preprocess.resize)
+        embeddings = embed_files(blessed_model, files, *blessed.input_format())
         blessed_figures, note = rescore(blessed, blessed_model, labels, shards, params)
     drift = drift_report(table, blessed, embeddings, params.drift, params.base.seed)
     digest = weights_digest(candidate)

@@ -3,8 +3,9 @@
 Outputs: `<split>-NNNNN-of-MMMMM.tfrecord` shards (train, val, test; images in a seeded order
 keyed on their content, classes mixed), `classes.json` (the class index), `stats.json`
 (per-channel mean/std of the train images and the eigenvalues/vectors of their RGB covariance,
-for the paper's PCA lighting augmentation), `shards.json` (how the shards store images) and
-`splits.json` (image counts per split and class). Shards are written by
+for the paper's PCA lighting augmentation), `shards.json` (how the shards store images),
+`splits.json` (image counts per split and class) and `split_table.csv` (every image's path,
+split and label: what the gate reads instead of assigning splits again). Shards are written by
 parallel worker processes, each shard under a temporary name and then renamed; images stream
 through one at a time, so memory does not grow with the dataset. This module does not import
 TensorFlow (shard_format writes the records), so workers start fast.
@@ -26,6 +27,7 @@ from alexnet_pipeline.core.artifacts import (
     CLASSES_FILE,
     MANIFEST_FILE,
     SHARDS_FILE,
+    SPLIT_TABLE_FILE,
     SPLITS_FILE,
     STATS_FILE,
 )
@@ -34,7 +36,9 @@ from alexnet_pipeline.core.contracts import (
     ImageStats,
     ShardLayout,
     SplitCounts,
+    SplitRow,
     write_contract,
+    write_rows,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.core.workers import process_pool, worker_count
@@ -55,8 +59,9 @@ log = logging.getLogger(__name__)
 
 def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig,
                image_size: int, seed: int, cluster: ClusterConfig | None = None) -> dict[str, Any]:
-    """Write shards, class index, stats and split counts for the images of `manifest` into `out_dir`,
-    locally or (`cluster.preprocess: dask`) on a Dask cluster; the output is the same."""
+    """Write shards, class index, stats, split counts and the split table for the images of
+    `manifest` into `out_dir`, locally or (`cluster.preprocess: dask`) on a Dask cluster; the
+    output is the same."""
     classes = sorted(manifest.loc[manifest["split"] == "train", "label"].unique())
     if len(classes) < 2:
         raise PipelineError(f"the train split has {len(classes)} class(es); at least 2 are needed")
@@ -92,6 +97,10 @@ def preprocess(manifest: pd.DataFrame, raw_dir: Path, out_dir: Path, cfg: Prepro
         "encoding": cfg.encoding, "resize": cfg.resize, "image_size": image_size,
         "stored_size": stored_size(cfg.resize, image_size), "jpeg_quality": cfg.jpeg_quality})
     write_contract(out_dir / SPLITS_FILE, SplitCounts, counts)
+    table = manifest.sort_values("path")[["path", "final_split", "label"]]
+    write_rows(out_dir / SPLIT_TABLE_FILE, SplitRow,
+               ({"path": path, "split": split, "label": label}
+                for path, split, label in table.itertuples(index=False)))
     return counts
 
 

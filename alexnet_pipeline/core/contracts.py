@@ -2,11 +2,15 @@
 
 `write_contract` checks a file's content against its model before writing it (atomically);
 `read_contract` loads it back and turns a missing or malformed file into a `ContractError` that
-names the file, the field and what to do.
+names the file, the field and what to do. CSV tables passed between stages work the same way, one
+model per row: `write_rows` and `read_rows`.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -90,6 +94,16 @@ class ShardLayout(Contract):
 
 class SplitCounts(RootModel[Counts]):
     """`splits.json` in `paths.processed`: images per split and class (preprocess -> train, report)."""
+
+
+class SplitRow(Contract):
+    """One row of `split_table.csv` in `paths.processed`: an image (its path in `paths.raw`) and the
+    split preprocess put it in (preprocess -> gate), so that a later stage reads the split the
+    shards hold instead of computing it again."""
+
+    path: str
+    split: SplitName
+    label: str
 
 
 class TrainSummary(Contract):
@@ -245,3 +259,56 @@ def write_contract(path: Path, model: type[M], data: Any) -> M:
         raise ContractError(f"{path}: refusing to write it: {_first_problem(exc)}") from None
     atomic.write_json(path, data)
     return value
+
+
+def _columns(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _invalid(path: Path, problem: str) -> ContractError:
+    return ContractError(f"{path}: not valid: {problem}; rerun the stage that writes it "
+                         "(dvc repro --force STAGE)")
+
+
+def read_rows(model: type[M], path: Path) -> list[M]:
+    """Load the CSV table `path`, one `model` per row; a missing file, a header other than the
+    model's fields (an unknown or a missing column) or a malformed value is a `ContractError`
+    naming the file (and the line and field)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        absent = f"{path}: not found; run the earlier stages first (dvc repro)"
+        raise ContractError(absent) from None
+    reader = csv.DictReader(io.StringIO(text))
+    header, expected = reader.fieldnames or [], _columns(model)
+    problems = ([f"unknown column `{name}`" for name in header if name not in expected]
+                + [f"missing column `{name}`" for name in expected if name not in header])
+    if problems:
+        raise _invalid(path, ", ".join(problems))
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        if None in row or None in row.values():
+            raise _invalid(path, f"line {line} does not have {len(expected)} values, one a column")
+        try:
+            rows.append(model.model_validate(row))
+        except ValidationError as exc:
+            raise _invalid(path, f"line {line}: {_first_problem(exc)}") from None
+    return rows
+
+
+def write_rows(path: Path, model: type[M], rows: Iterable[Mapping[str, Any]]) -> list[M]:
+    """Check every row against `model`, then write them as CSV (a header of the model's fields,
+    in their order), atomically; a mismatch is a bug in the writer, named with its file."""
+    checked = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            checked.append(model.model_validate(row))
+        except ValidationError as exc:
+            problem = _first_problem(exc)
+            raise ContractError(f"{path}: refusing to write row {number}: {problem}") from None
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_columns(model), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row.model_dump(mode="json") for row in checked)
+    atomic.write_text(path, buffer.getvalue())
+    return checked

@@ -20,33 +20,37 @@ def _counts(table: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(key): int(value) for key, value in table[column].value_counts().sort_index().items()}
 
 
-def _summary(values: pd.Series) -> dict[str, float]:
-    clean = pd.to_numeric(values, errors="coerce").dropna()
-    if clean.empty:
+def _numbers(values: pd.Series) -> np.ndarray:
+    """A column's finite numbers: a missing or unreadable figure (NaN, text) is left out."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return numbers[np.isfinite(numbers)]
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
         return {}
-    return {"min": round(float(clean.min()), 3), "median": round(float(clean.median()), 3),
-            "max": round(float(clean.max()), 3)}
+    return {"min": round(float(values.min()), 3), "median": round(float(np.median(values)), 3),
+            "max": round(float(values.max()), 3)}
 
 
-def _histogram(old: pd.Series, new: pd.Series) -> dict[str, list[float]]:
+def _histogram(old: np.ndarray, new: np.ndarray) -> dict[str, list[float]]:
     """Both versions' values in the same bins, as fractions, for the report's overlaid plot."""
-    both = pd.to_numeric(pd.concat([old, new]), errors="coerce").dropna()
-    if both.empty:
+    both = np.concatenate([old, new])
+    if both.size == 0:
         return {"edges": [], "reference": [], "current": []}
     edges = np.histogram_bin_edges(both, bins=HISTOGRAM_BINS)
 
-    def share(values: pd.Series) -> list[float]:
-        clean = pd.to_numeric(values, errors="coerce").dropna()
-        counts, _ = np.histogram(clean, bins=edges)
-        return [round(float(c) / max(len(clean), 1), 4) for c in counts]
+    def share(values: np.ndarray) -> list[float]:
+        counts, _ = np.histogram(values, bins=edges)
+        return [round(float(c) / max(values.size, 1), 4) for c in counts]
 
     return {"edges": [round(float(e), 3) for e in edges], "reference": share(old), "current": share(new)}
 
 
 def file_changes(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any]:
     """Files by path: added, removed, and changed (same path, other content)."""
-    old_hash = dict(zip(old["path"], old["sha256"], strict=True))
-    new_hash = dict(zip(new["path"], new["sha256"], strict=True))
+    old_hash = old.set_index("path")["sha256"].to_dict()
+    new_hash = new.set_index("path")["sha256"].to_dict()
     added = sorted(set(new_hash) - set(old_hash))
     removed = sorted(set(old_hash) - set(new_hash))
     changed = sorted(path for path in set(old_hash) & set(new_hash) if old_hash[path] != new_hash[path])
@@ -61,8 +65,8 @@ def cross_version_leakage(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any
     old_test = old[old["split"] == "test"].drop_duplicates("sha256").set_index("sha256")["path"]
     leaked = new[(new["split"] == "train") & new["sha256"].isin(old_test.index)].sort_values("path")
     return {"count": len(leaked),
-            "examples": [{"path": row.path, "reference_path": str(old_test[row.sha256])}
-                         for row in leaked.head(EXAMPLES).itertuples(index=False)]}
+            "examples": [{"path": row["path"], "reference_path": str(old_test[row["sha256"]])}
+                         for _, row in leaked.head(EXAMPLES).iterrows()]}
 
 
 def compare_versions(old: pd.DataFrame, new: pd.DataFrame, old_embeddings: np.ndarray | None,
@@ -74,11 +78,12 @@ def compare_versions(old: pd.DataFrame, new: pd.DataFrame, old_embeddings: np.nd
     classes = {"added": sorted(new_classes - old_classes), "removed": sorted(old_classes - new_classes)}
     balance = {**categorical_shift(_counts(old, "label"), _counts(new, "label"), p, effect).as_json(),
                "reference": _counts(old, "label"), "current": _counts(new, "label")}
-    distributions: dict[str, Any] = {
-        column: {**numeric_shift(old[column].tolist(), new[column].tolist(), p, effect).as_json(),
-                 "reference": _summary(old[column]), "current": _summary(new[column]),
-                 "histogram": _histogram(old[column], new[column])}
-        for column in NUMERIC}
+    distributions: dict[str, Any] = {}
+    for column in NUMERIC:
+        old_values, new_values = _numbers(old[column]), _numbers(new[column])
+        distributions[column] = {**numeric_shift(old_values, new_values, p, effect).as_json(),
+                                 "reference": _summary(old_values), "current": _summary(new_values),
+                                 "histogram": _histogram(old_values, new_values)}
     distributions["format"] = {**categorical_shift(_counts(old, "format"), _counts(new, "format"), p, effect).as_json(),
                                "reference": _counts(old, "format"), "current": _counts(new, "format")}
     leakage = cross_version_leakage(old, new)

@@ -1,23 +1,51 @@
-"""One row per usable image of a dataset version, in the split it ended up in: what drift compares
-and what the blessed store keeps of the blessed model's data."""
+"""One row per usable image of a dataset version, in the split preprocess put it in: what drift
+compares and what the blessed store keeps of the blessed model's data."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from alexnet_pipeline.config import PreprocessConfig
-from alexnet_pipeline.shards.splitting import assign_splits
+from alexnet_pipeline.core.artifacts import SPLIT_TABLE_FILE
+from alexnet_pipeline.core.contracts import SplitRow
+from alexnet_pipeline.errors import PipelineError
 
 TABLE_COLUMNS = ["path", "split", "label", "sha256", "format", "width", "height", "brightness"]
+EXAMPLES = 3  # paths named per kind of mismatch
 
 
-def dataset_table(manifest: pd.DataFrame, cfg: PreprocessConfig, seed: int) -> pd.DataFrame:
-    """The validated manifest's images with the split preprocess assigns them (the same seeded,
-    content-keyed assignment), so test means the test split the models were scored on."""
-    final = assign_splits(manifest, cfg.val_fraction, seed, cfg.test_fraction)
-    return manifest.assign(split=final)[TABLE_COLUMNS].reset_index(drop=True)
+class StaleSplitError(PipelineError):
+    """The split table and the validated manifest list different images: one of them is stale."""
+
+
+def _some(paths: Sequence[str]) -> str:
+    return ", ".join(paths[:EXAMPLES]) + (", ..." if len(paths) > EXAMPLES else "")
+
+
+def dataset_table(manifest: pd.DataFrame, splits: Sequence[SplitRow]) -> pd.DataFrame:
+    """The validated manifest's images, each in the split preprocess put it in (its split table,
+    read rather than assigned again), so that test means the test split the models were scored
+    on. The two must list the same images with the same labels: otherwise the processed folder
+    was made from other data, and a StaleSplitError says so."""
+    by_path = {row.path: row for row in splits}
+    paths = manifest["path"].tolist()
+    unlisted = sorted(set(paths) - set(by_path))
+    extra = sorted(set(by_path) - set(paths))
+    relabelled = sorted(path for path, label in manifest.set_index("path")["label"].items()
+                        if path in by_path and by_path[path].label != label)
+    problems = [f"{len(found)} {what} ({_some(found)})" for found, what in (
+        (unlisted, "validated image(s) not in it"), (extra, "image(s) the manifest lacks"),
+        (relabelled, "image(s) with another label")) if found]
+    if len(by_path) != len(splits):
+        problems.append(f"{len(splits) - len(by_path)} path(s) listed twice")
+    if problems:
+        raise StaleSplitError(f"preprocess's {SPLIT_TABLE_FILE} does not match the validated "
+                              f"manifest: {'; '.join(problems)}; rerun preprocess "
+                              "(dvc repro preprocess)")
+    table = manifest.assign(split=[by_path[path].split for path in paths])
+    return table[TABLE_COLUMNS].reset_index(drop=True)
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -20,9 +20,8 @@ BATCH = 32
 
 def sample_rows(table: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """`size` images of the table (all when fewer), drawn with `seed`, in path order."""
-    if len(table) <= size:
-        return table.sort_values("path")
-    return table.sample(n=size, random_state=np.random.RandomState(seed % 2**32)).sort_values("path")
+    drawn = table.sample(n=min(size, len(table)), random_state=np.random.RandomState(seed % 2**32))
+    return drawn.sort_values("path")
 
 
 def embedding_model(model: keras.Model) -> keras.Model:

@@ -22,10 +22,12 @@ from alexnet_pipeline.core import atomic
 from alexnet_pipeline.core.contracts import (
     BlessedVersion,
     ClassNames,
+    ShardLayout,
     read_contract,
     write_contract,
 )
 from alexnet_pipeline.drift.dataset_table import read_table, write_table
+from alexnet_pipeline.input.tfrecords import ShardFormat
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.json"
@@ -51,6 +53,14 @@ class BlessedModel:
     @property
     def labels(self) -> list[str]:
         return read_contract(ClassNames, self.folder / LABELS_FILE).root
+
+    def input_format(self) -> tuple[ShardFormat, str]:
+        """How the blessed model was fed its images (shard format and resize policy): this run's
+        images are embedded by it the same way, whatever this run's own size and policy."""
+        layout = read_contract(ShardLayout, self.folder / SHARDS_FILE)
+        shards = ShardFormat(layout.encoding, layout.stored_size, layout.image_size,
+                             layout.jpeg_quality)
+        return shards, layout.resize
 
     def reference(self) -> pd.DataFrame:
         return read_table(self.folder / REFERENCE_FILE)

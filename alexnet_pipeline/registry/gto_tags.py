@@ -25,6 +25,11 @@ class RegistryError(PipelineError):
     """The git repository cannot hold or answer for the registry's tags."""
 
 
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `git ARGS` in `repo` and return what it did; its exit status is the caller's to judge."""
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+
+
 def _gto_call(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a GTO API call; its errors (no git repo, no commits, a bad version) become one message."""
     from gto.exceptions import ArtifactNotFound, GTOException
@@ -56,9 +61,7 @@ def versions(repo: Path) -> list[dict[str, Any]]:
 
 def _tagger(repo: Path) -> tuple[str, str]:
     """Who signs the tags: git's committer identity (config or GIT_COMMITTER_* variables)."""
-    ident = subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=repo, capture_output=True, text=True,
-                           check=False)
-    match = IDENT.match(ident.stdout.strip()) if ident.returncode == 0 else None
+    match = IDENT.match(_git(repo, "var", "GIT_COMMITTER_IDENT").stdout.strip())  # "" on failure
     if match is None:
         raise RegistryError("model registry: git has no identity to sign the tags with; set git's user.name "
                             "and user.email for the account that runs the pipeline")
@@ -69,9 +72,8 @@ def _after_last_tag(repo: Path) -> None:
     """Wait, at most a second, until the clock is past the newest artifact tag's second: GTO orders
     stage assignments by their tags' time (whole seconds), so a tie could leave production on the
     older version."""
-    newest = subprocess.run(["git", "for-each-ref", "--sort=-creatordate", "--count=1",
-                             "--format=%(creatordate:unix)", f"refs/tags/{ARTIFACT}*"],
-                            cwd=repo, capture_output=True, text=True, check=False).stdout.strip()
+    newest = _git(repo, "for-each-ref", "--sort=-creatordate", "--count=1",
+                  "--format=%(creatordate:unix)", f"refs/tags/{ARTIFACT}*").stdout.strip()
     if newest.isdigit():
         time.sleep(max(0.0, int(newest) + 1 - time.time()))
 
@@ -102,14 +104,13 @@ def register_blessed(repo: Path, blessed_folder: Path) -> tuple[str | None, bool
     blessed = read_blessed(blessed_folder)
     if blessed is None:
         return None, False
-    lock_changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", LOCK_FILE], cwd=repo,
-                                  capture_output=True, check=False).returncode
-    if lock_changed:
-        raise RegistryError(f"model registry: {LOCK_FILE} has changes that are not committed; commit it first "
-                            f"(git commit {LOCK_FILE} ...), so that the version's commit records the blessed model")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=False)
+    head = _git(repo, "rev-parse", "HEAD")
     if head.returncode != 0:
         raise RegistryError(f"model registry: {repo} has no commit to register the model on: {head.stderr.strip()}")
+    if _git(repo, "diff", "--quiet", "HEAD", "--", LOCK_FILE).returncode:
+        raise RegistryError(f"model registry: {LOCK_FILE} has changes that are not committed; "
+                            f"commit it first (git commit {LOCK_FILE} ...), so that the version's "
+                            "commit records the blessed model")
     version = blessed.version.version
     return version, register(repo, version, head.stdout.strip())
 
@@ -126,7 +127,7 @@ def resolve(repo: Path, wanted: str) -> str:
     for item in registered:
         if wanted in item["stages"]:
             return item["version"]
-    name = wanted if wanted.startswith("v") else f"v{wanted}.0.0" if wanted.isdigit() else wanted
+    name = f"v{wanted}.0.0" if wanted.isdigit() else wanted
     if any(item["version"] == name for item in registered):
         return name
     known = ", ".join(item["version"] for item in registered)

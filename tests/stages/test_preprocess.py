@@ -19,9 +19,11 @@ from alexnet_pipeline.core.artifacts import (
     CLASSES_FILE,
     MANIFEST_FILE,
     SHARDS_FILE,
+    SPLIT_TABLE_FILE,
     SPLITS_FILE,
     STATS_FILE,
 )
+from alexnet_pipeline.core.contracts import SplitRow, read_rows
 from alexnet_pipeline.errors import PipelineError
 from alexnet_pipeline.input.batch_mixing import batch_mixing, uniform_shuffle_spread
 from alexnet_pipeline.input.reader import SHUFFLE_BUFFER, make_dataset
@@ -29,8 +31,10 @@ from alexnet_pipeline.input.tfrecords import FEATURES, ShardFormat, shard_files
 from alexnet_pipeline.shards.images import prepare_image
 from alexnet_pipeline.shards.shard_format import shard_name
 from alexnet_pipeline.shards.shard_writer import STATS_STRIDE
+from alexnet_pipeline.shards.splitting import assign_splits
 from alexnet_pipeline.sources.layout import find_images
 from alexnet_pipeline.validation.manifest import build_manifest
+from stages.gate import current_table
 from stages.preprocess import main, preprocess
 from tests.helpers import REPO_ROOT, subprocess_env, tree_digests, write_image, write_params
 
@@ -169,6 +173,35 @@ def test_adding_images_keeps_every_old_assignment(tmp_path: Path) -> None:
     for split, keys in before.items():
         assert keys <= after[split], split
     assert sum(map(len, after.values())) == sum(map(len, before.values())) + 30
+
+
+def _paths_by_split(paths: list[str], splits: list[str]) -> dict[str, set[str]]:
+    return {split: {path for path, other in zip(paths, splits, strict=True) if other == split}
+            for split in ("train", "val", "test")}
+
+
+def test_the_split_table_is_the_shards_split_and_the_gate_reads_it(tmp_path: Path) -> None:
+    """preprocess writes each image's split once, in split_table.csv: exactly the images each
+    split's shards hold. The gate's dataset table takes those splits as written, even after the
+    split params changed (a split assigned again would follow the new params)."""
+    manifest = _raw(tmp_path / "data" / "raw", train=10, test=0)
+    params = _stage_inputs(tmp_path, manifest, preprocess__test_fraction=0.2)
+    main(params)
+    rows = read_rows(SplitRow, params.paths.processed / SPLIT_TABLE_FILE)
+    assert [row.path for row in rows] == sorted(manifest["path"])  # every image once, by path
+    assert all(row.label == row.path.split("/")[1] for row in rows)
+    written = _paths_by_split([row.path for row in rows], [row.split for row in rows])
+    assert written == _keys_by_split(params.paths.processed)
+    assert all(written.values())  # train, val and a test carved from train: all three checked
+
+    changed = _params(tmp_path, base__seed=99, preprocess__val_fraction=0.4,
+                      preprocess__test_fraction=0.4)
+    reassigned = assign_splits(manifest, 0.4, 99, 0.4).tolist()
+    assert _paths_by_split(manifest["path"].tolist(), reassigned) != written  # assigned anew
+    table = current_table(changed)
+    assert _paths_by_split(table["path"].tolist(), table["split"].tolist()) == written
+    hashes = manifest.set_index("path")["sha256"]
+    assert table["sha256"].tolist() == hashes.loc[table["path"]].tolist()
 
 
 def test_one_class_is_an_error(tmp_path: Path) -> None:
