@@ -48,8 +48,10 @@ def _train_worker(args: argparse.Namespace) -> int:
 def _flow(args: argparse.Namespace) -> int:
     """Run the Prefect flow once; print what each stage did, or the reason it failed. A temporary
     Prefect server sends no telemetry: its heartbeat needs the network and, under load, fails on
-    a locked database with a traceback in the run's output."""
+    a locked database with a traceback in the run's output. It gets 120 s to start instead of
+    Prefect's 20 (a busy 2-core machine took longer, and the run failed before any stage)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from pipelines.flow import alexnet_pipeline
 
     state = alexnet_pipeline(project_dir=args.project_dir, overrides=args.set_param, until=args.until,
