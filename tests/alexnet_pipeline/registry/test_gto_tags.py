@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,10 +127,12 @@ def test_without_an_identity_nothing_is_tagged(repo: Path, tmp_path: Path,
 
 def test_the_next_tag_waits_for_the_second_after_the_newest(repo: Path) -> None:
     """GTO orders by whole seconds: a tag made this second makes the next wait for the next second;
-    an old one (or another artifact's) makes nothing wait."""
+    one of the second before (or another artifact's) makes nothing wait, and one dated ahead at
+    most a second."""
     _commit(repo, "one")
-    past = {**subprocess_env(), "GIT_COMMITTER_DATE": "2001-01-01T00:00:00+0000"}
-    run([*GIT, "tag", "-a", "alexnet@v0.1.0", "-m", "old"], repo, env=past)
+    time.sleep(math.ceil(time.time()) - time.time() + 0.05)  # just after a second starts
+    previous = {**subprocess_env(), "GIT_COMMITTER_DATE": f"{int(time.time()) - 1} +0000"}
+    run([*GIT, "tag", "-a", "alexnet@v0.1.0", "-m", "a second ago"], repo, env=previous)
     run([*GIT, "tag", "-a", "other@v1.0.0", "-m", "another artifact, now"], repo)
     start = time.monotonic()
     gto_tags._after_last_tag(repo)
@@ -138,6 +142,11 @@ def test_the_next_tag_waits_for_the_second_after_the_newest(repo: Path) -> None:
                       "refs/tags/alexnet@v0.2.0"], repo).stdout)
     gto_tags._after_last_tag(repo)
     assert newest + 1 <= time.time() < newest + 2
+    ahead = {**subprocess_env(), "GIT_COMMITTER_DATE": f"{int(time.time()) + 30} +0000"}
+    run([*GIT, "tag", "-a", "alexnet@v0.3.0", "-m", "a clock ahead"], repo, env=ahead)
+    start = time.monotonic()
+    gto_tags._after_last_tag(repo)
+    assert 0.9 <= time.monotonic() - start < 1.5
 
 
 def test_failures_of_git_and_gto_are_named(repo: Path) -> None:
@@ -176,16 +185,20 @@ def _blessed_store(store: Path) -> None:
 
 def test_only_a_dvc_lock_unlike_heads_blocks_registering(repo: Path) -> None:
     """A staged but uncommitted dvc.lock blocks (HEAD does not record the model); another
-    uncommitted file does not."""
+    uncommitted change does not."""
     _commit(repo, "dvc.lock")
+    _commit(repo, "notes.txt")
     store = repo / "models" / "blessed"
     _blessed_store(store)
     (repo / "dvc.lock").write_text("the next run")
     run(["git", "add", "dvc.lock"], repo)
-    with pytest.raises(RegistryError, match="dvc.lock has changes that are not committed"):
+    with pytest.raises(RegistryError) as caught:
         gto_tags.register_blessed(repo, store)
+    assert str(caught.value) == ("model registry: dvc.lock has changes that are not committed; "
+                                 "commit it first (git commit dvc.lock ...), so that the version's "
+                                 "commit records the blessed model")
     run(["git", "reset", "-q", "--hard"], repo)
-    (repo / "notes.txt").write_text("not committed, not the model's")
+    (repo / "notes.txt").write_text("edited, not committed, not the model's")
     assert gto_tags.register_blessed(repo, store) == ("v1.0.0", True)
 
 
@@ -200,15 +213,14 @@ def test_a_repository_without_a_commit_has_nothing_to_register_on(repo: Path) ->
 
 def test_a_registered_version_is_fetched_from_the_dvc_cache(
         repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the registered commit recorded, not what the workspace holds now."""
-    from dvc.repo import Repo
-
+    """What the registered commit recorded, not what the workspace holds now. DVC sets the store
+    up in subprocesses: in this process its logging and progress bars would keep pytest's
+    captured stderr, closed after the test, and break the worker's later tests."""
     monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
-    Repo.init(str(repo))
+    run([sys.executable, "-m", "dvc", "init", "-q"], repo)
     store = repo / "models" / "blessed"
     _blessed_store(store)
-    with Repo(str(repo)) as dvc:
-        dvc.add(str(store))
+    run([sys.executable, "-m", "dvc", "add", "-q", str(store)], repo)
     (repo / "dvc.yaml").write_text("artifacts:\n  alexnet:\n    path: models/blessed\n"
                                    "    type: model\n")
     run([*GIT, "add", "-A"], repo)
