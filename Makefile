@@ -13,8 +13,10 @@ export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Material for MkDocs prints a banner about MkDocs 2 on every build
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: setup run test lint clean deps mutation
+.PHONY: setup run test lint clean deps mutation reference docs docs-serve
 
 $(UV):
 	$(BOOTSTRAP_PYTHON) -m venv $(TOOLS)
@@ -40,18 +42,31 @@ test: setup
 lint: setup
 	ruff check .
 
-## deps: rewrite dvc.yaml's code deps from the imports (docs/dependencies.md)
+## reference: regenerate what the docs take from the code (docs/reference/, params.yaml's
+## comments, the pipeline pictures); a test fails while any of it is out of date
+reference: setup
+	python -m tools.reference_docs
+
+## docs: build the documentation site into site/; --strict fails on a broken link or anchor
+docs: setup
+	mkdocs build --strict
+
+## docs-serve: serve the documentation at http://127.0.0.1:8000, rebuilt on each change
+docs-serve: setup
+	mkdocs serve
+
+## deps: rewrite dvc.yaml's code deps from the imports (docs/development/dependencies.md)
 deps: setup
 	python -m tools.stage_deps
 
 ## mutation: mutation testing with mutmut (not part of `make test`): the registry, drift and
-## evaluation modules, core/contracts.py and config.py against their unit tests (pyproject.toml
+## evaluation modules, core/contracts.py and config/ against their unit tests (pyproject.toml
 ## [tool.mutmut]), then a per-module summary; MUTATE picks some of them, e.g.
-## `make mutation MUTATE=alexnet_pipeline/drift` (docs/mutation.md). Each run maps mutants to
+## `make mutation MUTATE=alexnet_pipeline/drift` (docs/development/mutation.md). Each run maps mutants to
 ## tests afresh (mutmut cannot see edited tests) and retests every selected mutant; results and
 ## mutated copies stay in mutants/ (`mutmut show NAME`), which one run at a time uses (a lock)
 MUTATE ?= alexnet_pipeline/registry alexnet_pipeline/drift alexnet_pipeline/evaluation \
-	alexnet_pipeline/core/contracts.py alexnet_pipeline/config.py
+	alexnet_pipeline/core/contracts.py alexnet_pipeline/config
 MUTMUT_CHILDREN ?= $(shell nproc)
 mutation: setup
 	@set -f -o pipefail; globs="$$(python -m tools.mutation_summary --patterns $(MUTATE))" || exit 1; \

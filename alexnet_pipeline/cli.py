@@ -4,6 +4,7 @@ predict images, list and register model versions."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import os
@@ -12,19 +13,42 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from alexnet_pipeline.config import Params, load_params
-from alexnet_pipeline.core.dvc_command import dvc_command
+from alexnet_pipeline.core.dvc_command import PARAMS_FILE, dvc_command
 from alexnet_pipeline.core.stage_runner import configure_logging
+from alexnet_pipeline.core.tensorflow_startup import quiet_startup
 from alexnet_pipeline.errors import PipelineError
 
 log = logging.getLogger("alexnet_pipeline")
 
 
+EXAMPLES = """examples:
+  alexnet run                            dvc repro: run the stages that are stale
+  alexnet run train --force              extra arguments go to dvc repro
+  alexnet flow -S train.epochs=2         the Prefect flow once, with a param changed first
+  alexnet predict photo.jpg pictures/    the top classes of each image, one JSON line each
+  alexnet predict photo.jpg --version production
+  alexnet models                         the registered versions and the local blessed model
+  alexnet models register                register the committed blessed model
+  alexnet deploy --worker                the nightly deployment, and a worker for it
+
+Every command works on the project in --project-dir (default: the current folder)."""
+
+
+def _project(args: argparse.Namespace) -> Path:
+    """The project root the command works on, which must hold params.yaml."""
+    project = args.project_dir.resolve()
+    if not project.is_dir():
+        raise PipelineError(f"--project-dir {args.project_dir}: not a folder; pass the project root")
+    return project
+
+
 def _run(args: argparse.Namespace) -> int:
     """`dvc repro [ARGS]` with this environment's Python first on PATH."""
     argv, env = dvc_command(["repro", *args.dvc_args])
-    return subprocess.call(argv, env=env)
+    return subprocess.call(argv, env=env, cwd=_project(args))
 
 
 def _train_worker(args: argparse.Namespace) -> int:
@@ -32,17 +56,18 @@ def _train_worker(args: argparse.Namespace) -> int:
     DVC records the outputs; every other worker runs the train stage, which writes nothing."""
     from alexnet_pipeline.training.tf_config import cluster_from_env
 
+    project = _project(args)
     cluster = cluster_from_env()
     if cluster is None:
         raise PipelineError("train-worker needs TF_CONFIG naming two or more tasks, set on every host "
-                            "(README, Scaling out); to train on this machine only, run `alexnet run`")
+                            "(docs/scaling.md); to train on this machine only, run `alexnet run`")
     if cluster.is_chief:
         argv, env = dvc_command(["repro", "train"])
     else:
         argv, env = [sys.executable, "-m", "stages.train"], None
     log.info("worker %d of %d (%s): %s", cluster.rank, cluster.size,
              "the chief" if cluster.is_chief else "writes nothing", " ".join(argv))
-    return subprocess.call(argv, env=env)
+    return subprocess.call(argv, env=env, cwd=project)
 
 
 def _flow(args: argparse.Namespace) -> int:
@@ -54,7 +79,7 @@ def _flow(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from pipelines.flow import alexnet_pipeline
 
-    state = alexnet_pipeline(project_dir=args.project_dir, overrides=args.set_param, until=args.until,
+    state = alexnet_pipeline(project_dir=str(_project(args)), overrides=args.set_param, until=args.until,
                              train_timeout_s=args.train_timeout_s, dvc_push=args.dvc_push,
                              git_commit=args.git_commit, return_state=True)
     if not state.is_completed():
@@ -67,7 +92,7 @@ def _deploy(args: argparse.Namespace) -> int:
     """Create the prefect.yaml deployment and its work pool; optionally start a worker for it."""
     from pipelines.deployment import deploy
 
-    spec = deploy(Path(args.project_dir), args.name)
+    spec = deploy(_project(args), args.name)
     if not args.worker:
         log.info("start a worker with: prefect worker start --pool %s", spec.work_pool)
         return 0
@@ -78,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
     """Serve a prefect.yaml deployment from this process until interrupted."""
     from pipelines.deployment import serve
 
-    serve(Path(args.project_dir), args.name)
+    serve(_project(args), args.name)
     return 0
 
 
@@ -93,17 +118,18 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise PipelineError(f"--top-k must be >= 1, got {args.top_k}")
-    params = load_params(args.params)
+    project = _project(args)
+    params = load_params(_relative(project / PARAMS_FILE))
     if args.version and (args.model or args.labels):
         raise PipelineError("--version picks a registered model with its labels; leave out --model and --labels")
     with tempfile.TemporaryDirectory(prefix="alexnet-version-") as scratch:
         if args.version:
-            folder = _registered_model(args.version, Path(args.params).resolve().parent, params, Path(scratch))
+            folder = _registered_model(args.version, project, params, Path(scratch))
             model_path, labels_path = folder / MODEL_FILE, folder / LABELS_FILE
             shards, resize = ShardFormat.read(folder), read_contract(ShardLayout, folder / SHARDS_FILE).resize
         else:
-            model_path = Path(args.model) if args.model else params.scored_model
-            labels_path = Path(args.labels) if args.labels else params.paths.labels
+            model_path = args.model or _relative(project / params.scored_model)
+            labels_path = args.labels or _relative(project / params.paths.labels)
             shards, resize = ShardFormat.of(params.preprocess, params.base.image_size), params.preprocess.resize
         for required in (model_path, labels_path):
             if not required.exists():
@@ -119,6 +145,14 @@ def _predict(args: argparse.Namespace) -> int:
     if failures:
         log.error("%d of %d images could not be read", failures, len(files))
     return 1 if failures else 0
+
+
+def _relative(path: Path) -> Path:
+    """`path` as the user would write it from here: relative to the current folder when inside it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _registered_model(wanted: str, project: Path, params: Params, scratch: Path) -> Path:
@@ -141,8 +175,8 @@ def _models(args: argparse.Namespace) -> int:
     from alexnet_pipeline.registry.blessed_store import read_blessed
     from alexnet_pipeline.registry.gto_tags import register_blessed, versions
 
-    project = Path(args.project_dir).resolve()
-    params = load_params(project / "params.yaml")
+    project = _project(args)
+    params = load_params(_relative(project / PARAMS_FILE))
     if args.action == "register":
         version, new = register_blessed(project, project / params.paths.blessed)
         if version is None:
@@ -187,19 +221,26 @@ def _committed_accuracy(project: Path, commit: str, gate_path: Path) -> float | 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `alexnet` command line: run, train-worker, flow, deploy, serve and predict."""
-    parser = argparse.ArgumentParser(prog="alexnet", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    """The `alexnet` command line: run, train-worker, flow, deploy, serve, predict and models."""
+    parser = argparse.ArgumentParser(prog="alexnet", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {importlib.metadata.version('alexnet-pipeline')}")
+    project = argparse.ArgumentParser(add_help=False)
+    project.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR",
+                         help="the project root, which holds params.yaml and dvc.yaml (default: .)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the pipeline (dvc repro; extra args go to dvc)")
-    run.set_defaults(handler=_run, dvc_args=[])
+    def command(name: str, handler: Any, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[project], help=text, description=text)
+        sub.set_defaults(handler=handler)
+        return sub
 
-    worker = commands.add_parser("train-worker", help="run this host's part of training across hosts "
-                                 "(TF_CONFIG): dvc repro train on the chief, the train stage elsewhere")
-    worker.set_defaults(handler=_train_worker)
+    command("run", _run, "run the pipeline: dvc repro, extra arguments go to dvc").set_defaults(dvc_args=[])
+    command("train-worker", _train_worker, "run this host's part of training across hosts (TF_CONFIG): "
+            "dvc repro train on the chief, the train stage elsewhere")
 
-    flow = commands.add_parser("flow", help="run the Prefect flow once, locally")
-    flow.add_argument("--project-dir", default=".", help="the project root (default: .)")
+    flow = command("flow", _flow, "run the Prefect flow once, locally")
     flow.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE",
                       help="change params.yaml first, as `dvc exp run -S` does (repeatable)")
     flow.add_argument("--until", default="report", help="the last stage to run (default: report)")
@@ -208,39 +249,36 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--dvc-push", action="store_true", help="dvc push after a successful run")
     flow.add_argument("--git-commit", action="store_true",
                       help="commit dvc.lock, params.yaml and the metrics after a successful run")
-    flow.set_defaults(handler=_flow)
 
     for name, handler, text in (("deploy", _deploy, "create the prefect.yaml deployment on the Prefect server"),
                                 ("serve", _serve, "serve the prefect.yaml deployment from this process")):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("--project-dir", type=Path, default=Path("."), help="the project root (default: .)")
-        command.add_argument("--name", default="nightly", help="the deployment in prefect.yaml (default: nightly)")
-        command.set_defaults(handler=handler)
+        deployment = command(name, handler, text)
+        deployment.add_argument("--name", default="nightly",
+                                help="the deployment in prefect.yaml (default: nightly)")
         if name == "deploy":
-            command.add_argument("--worker", action="store_true", help="then start a process worker for it")
+            deployment.add_argument("--worker", action="store_true", help="then start a process worker for it")
 
-    predict = commands.add_parser("predict", help="print one JSON line of top classes per image")
-    predict.add_argument("images", nargs="+", help="image files or folders")
-    predict.add_argument("--top-k", type=int, default=3, help="classes per image (default 3)")
-    predict.add_argument("--model", help="model file (default: the evaluate.model one: paths.best_model "
-                         "or paths.model)")
-    predict.add_argument("--labels", help="labels file (default: paths.labels in params.yaml)")
-    predict.add_argument("--params", default="params.yaml", help="params file")
+    predict = command("predict", _predict, "print one JSON line of top classes per image")
+    predict.add_argument("images", nargs="+", type=Path, help="image files or folders")
+    predict.add_argument("--top-k", type=int, default=3, help="classes per image (default: 3)")
+    predict.add_argument("--model", type=Path, metavar="FILE", help="model file (default: the evaluate.model one, "
+                         "paths.best_model or paths.model)")
+    predict.add_argument("--labels", type=Path, metavar="FILE", help="labels file (default: paths.labels)")
     predict.add_argument("--version", help="score with a registered model: a version (v2.0.0), a stage "
                          "(production) or latest")
-    predict.set_defaults(handler=_predict)
 
-    models = commands.add_parser("models", help="list the registered model versions, or register the blessed one")
+    models = command("models", _models, "list the registered model versions, or register the blessed one")
     models.add_argument("action", nargs="?", choices=["list", "register"], default="list",
                         help="list (default), or register the committed blessed model as a GTO version")
-    models.add_argument("--project-dir", default=".", help="the project root (default: .)")
     models.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    models.set_defaults(handler=_models)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the `alexnet` console script."""
+    """Entry point of the `alexnet` console script. TensorFlow's C++ start-up log (oneDNN, CPU
+    features) is kept out before any command imports it: a command prints what was asked, nothing else."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_startup()
     args, extra = build_parser().parse_known_args(argv)
     if extra and args.command != "run":
         build_parser().error(f"unrecognized arguments: {' '.join(extra)}")

@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import ConfigError
 
@@ -33,7 +31,6 @@ if TYPE_CHECKING:  # Hydra and OmegaConf load only when there are overrides to a
     from ruamel.yaml import YAML
 
 PARAMS_FILE = "params.yaml"
-STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _BadOverride(Exception):
@@ -145,17 +142,14 @@ def _same(old: object, new: object) -> bool:
 
 
 def _styled(value: object, old: object) -> object:
-    """`value` as ruamel should write it: a string in the quotes the old one had, or in quotes
-    where plain YAML 1.1 (PyYAML, which `load_params` uses) would read another type (`yes`); a
-    list in flow style where the old one was."""
+    """`value` as ruamel should write it: a string in the quotes the old one had (ruamel quotes
+    one that YAML 1.2 would read as another type); a list in flow style where the old one was."""
     from ruamel.yaml.comments import CommentedSeq
-    from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
+    from ruamel.yaml.scalarstring import ScalarString
 
     if isinstance(value, str):
         if isinstance(old, ScalarString):
             return type(old)(value)
-        if yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False)) != STR_TAG:
-            return SingleQuotedScalarString(value)
         return value
     if isinstance(value, list) and isinstance(old, CommentedSeq) and old.fa.flow_style():
         seq = CommentedSeq(value)

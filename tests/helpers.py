@@ -48,6 +48,18 @@ def shipped_params_dict() -> dict[str, Any]:
     return copy.deepcopy(_SHIPPED)
 
 
+def config_error_for(dotted: str, value: Any) -> str:
+    """The ConfigError message of the shipped params with `dotted` set to `value`."""
+    from alexnet_pipeline.config import params_from_dict
+    from alexnet_pipeline.errors import ConfigError
+
+    data = shipped_params_dict()
+    set_key(data, dotted, value)
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(data)
+    return str(info.value)
+
+
 def set_key(data: dict[str, Any], dotted: str, value: Any) -> None:
     """`set_key(d, "train.epochs", 3)` sets d["train"]["epochs"] = 3."""
     *parents, last = dotted.split(".")

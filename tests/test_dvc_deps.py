@@ -3,7 +3,7 @@ directly or transitively (lazy imports inside functions and package `__init__.py
 plus the package data its modules read), and on no param that leaves its outputs unchanged. A
 missing module means `dvc repro` keeps outputs the edited code would write differently; a needless
 one (a folder, or a file the stage never imports) reruns a stage that cannot change. `make deps`
-(tools/stage_deps.py) writes the code deps; see docs/dependencies.md."""
+(tools/stage_deps.py) writes the code deps; see docs/development/dependencies.md."""
 
 from __future__ import annotations
 

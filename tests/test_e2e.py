@@ -96,8 +96,10 @@ def test_rerun_is_deterministic(project_copy: Path) -> None:
             "weights": [w.tobytes() for w in load_model(project_copy / "models/alexnet.keras").get_weights()]}
 
     before = outputs()
-    run(DVC + ["repro", "--force", "--single-item", "preprocess", "train", "evaluate"], project_copy)
+    rerun = run(DVC + ["repro", "--force", "--single-item", "preprocess", "train", "evaluate"], project_copy)
     assert outputs() == before  # the same shard bytes, metrics and weights, bit for bit
+    # the stages' output has no TensorFlow start-up log (core/tensorflow_startup.py)
+    assert "oneDNN" not in rerun.stdout + rerun.stderr and "absl::" not in rerun.stdout + rerun.stderr
 
 
 @pytest.mark.slow(seconds=70)

@@ -69,9 +69,9 @@ def test_every_library_subpackage_is_a_layer() -> None:
 
 
 @pytest.mark.parametrize(("importer", "text", "expected"), [
-    ("alexnet_pipeline/config.py", "from alexnet_pipeline.sources import sample_data\n",
-     ["alexnet_pipeline.config -> alexnet_pipeline.sources",
-      "alexnet_pipeline.config -> alexnet_pipeline.sources.sample_data"]),
+    ("alexnet_pipeline/config/schema.py", "from alexnet_pipeline.sources import sample_data\n",
+     ["alexnet_pipeline.config.schema -> alexnet_pipeline.sources",
+      "alexnet_pipeline.config.schema -> alexnet_pipeline.sources.sample_data"]),
     ("alexnet_pipeline/core/atomic.py", "def f():\n    import alexnet_pipeline.training.model\n",
      ["alexnet_pipeline.core.atomic -> alexnet_pipeline.training.model"]),
     ("alexnet_pipeline/training/model.py", "from alexnet_pipeline.core import atomic\n", []),

@@ -1,4 +1,4 @@
-"""The per-module summary of `make mutation` (docs/mutation.md), from mutmut 3's results.
+"""The per-module summary of `make mutation` (docs/development/mutation.md), from mutmut 3's results.
 
 mutmut keeps one `mutants/<source path>.meta` JSON file per mutated source file; its
 `exit_code_by_key` maps each mutant's name to the exit code of that mutant's test run (None: not
@@ -13,7 +13,7 @@ run yet), which mutmut's own `status_by_exit_code` turns into killed, survived, 
                                                          closing list of every mutant's result
 
 A PATH is a source folder or file, as in [tool.mutmut] only_mutate (`alexnet_pipeline/drift`,
-`alexnet_pipeline/config.py`). Score is killed / total: a timeout, a mutant no test reaches and
+`alexnet_pipeline/config`). Score is killed / total: a timeout, a mutant no test reaches and
 one never run all count against it.
 
 The module is also a pytest plugin for mutmut's test runs (`-p tools.mutation_summary` in

@@ -12,9 +12,9 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from alexnet_pipeline.core import atomic
 from alexnet_pipeline.errors import PipelineError
@@ -37,31 +37,52 @@ class SourceRecord(Contract):
     """`paths.source`: what identifies the current data (source stage -> download)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # each source adds its own identity
-    source: Literal["sample", "local", "kaggle"]
+    source: Literal["sample", "local", "kaggle"] = Field(
+        description="data.source: the built-in sample generator, a local folder or archive, "
+                    "or a Kaggle dataset")
 
 
 class DatasetLayout(Contract):
     """`layout.json` in `paths.raw`: where the images came from and how many (download -> validate, report)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # the source record's identity comes along
-    source: Literal["sample", "local", "kaggle"]
-    splits: Counts
-    classes: list[str]
-    rejected: list[dict[str, str]] = []  # files download refused to read (links leaving the dataset)
+    source: Literal["sample", "local", "kaggle"] = Field(
+        description="the data source the images came from")
+    splits: Counts = Field(
+        description="images downloaded per split and class, {split: {class: images}}")
+    classes: list[str] = Field(description="class names found in any split, sorted")
+    rejected: Annotated[list[dict[str, str]], Field(
+        description="files download refused to read (links leaving the dataset): "
+                    "path, split, label, reason")] = []
 
 
 class ValidationReport(Contract):
     """`paths.validation_report` (validate -> report, the flow)."""
 
-    success: bool
-    policies: dict[str, str]
-    counts: dict[str, Any]
-    invalid: list[dict[str, str]]
-    duplicates: list[dict[str, Any]]
-    leakage: list[dict[str, Any]]
-    expectations: list[dict[str, Any]]
-    class_expectations: list[dict[str, Any]]
-    data_docs: str | None = None
+    success: bool = Field(
+        description="true when no file is invalid and every expectation passed")
+    policies: dict[str, str] = Field(
+        description="validate.on_invalid, on_duplicate and on_leakage as applied")
+    counts: dict[str, Any] = Field(
+        description="files, invalid, duplicates, leaked, dropped and usable images, and usable "
+                    "images per split and class (by_split)")
+    invalid: list[dict[str, str]] = Field(
+        description="files that failed a file check: path and reason")
+    duplicates: list[dict[str, Any]] = Field(
+        description="files identical to an earlier one in the same split: "
+                    "path, split, same_as, dropped")
+    leakage: list[dict[str, Any]] = Field(
+        description="val/test files identical to one in an earlier split: "
+                    "path, split, same_as, dropped")
+    expectations: list[dict[str, Any]] = Field(
+        description="great-expectations file and content checks: expectation, column, "
+                    "success, unexpected_count, description")
+    class_expectations: list[dict[str, Any]] = Field(
+        description="per-class checks on the usable images, as expectations, with the "
+                    "failing classes and their values")
+    data_docs: Annotated[str | None, Field(
+        description="path of the great-expectations Data Docs page, index.html in "
+                    "paths.data_docs")] = None
 
 
 class ClassNames(RootModel[list[str]]):
@@ -73,23 +94,34 @@ class ImageStats(Contract):
     """`stats.json` in `paths.processed`: the train images' per-channel mean/std and the RGB
     covariance's eigenvalues/vectors for PCA lighting (preprocess -> train)."""
 
-    mean: list[float]
-    std: list[float]
-    pixels: int
-    eigenvalues: list[float]
-    eigenvectors: list[list[float]]
-    image_size: int
+    mean: list[float] = Field(
+        description="mean of each RGB channel over the sampled train pixels, 0..255")
+    std: list[float] = Field(
+        description="standard deviation of each RGB channel over the sampled train pixels, 0..255")
+    pixels: int = Field(
+        description="train pixels sampled for the statistics, one in 4 x 4 of each image")
+    eigenvalues: list[float] = Field(
+        description="eigenvalues of the RGB covariance, largest first, in 0..255 units squared")
+    eigenvectors: list[list[float]] = Field(
+        description="the 3 x 3 matrix, row by row, whose columns are the unit eigenvectors "
+                    "in eigenvalue order")
+    image_size: int = Field(description="network input side the shards were made for, pixels")
 
 
 class ShardLayout(Contract):
     """`shards.json` in `paths.processed`: how the shards store images (preprocess -> train,
     evaluate, export)."""
 
-    encoding: Literal["jpeg", "raw"]
-    resize: Literal["paper", "crop", "squash", "pad"]
-    image_size: int
-    stored_size: int
-    jpeg_quality: int
+    encoding: Literal["jpeg", "raw"] = Field(
+        description="how the shards store pixels: JPEG bytes or raw uint8")
+    resize: Literal["paper", "crop", "squash", "pad"] = Field(
+        description="preprocess.resize: how images were made square")
+    image_size: int = Field(description="network input side, pixels")
+    stored_size: int = Field(
+        description="side of the square images stored in the shards, pixels; "
+                    "larger than image_size for paper")
+    jpeg_quality: int = Field(
+        description="the JPEG quality of the stored images, 1..100 (encoding: jpeg)")
 
 
 class SplitCounts(RootModel[Counts]):
@@ -101,131 +133,204 @@ class SplitRow(Contract):
     split preprocess put it in (preprocess -> gate), so that a later stage reads the split the
     shards hold instead of computing it again."""
 
-    path: str
-    split: SplitName
-    label: str
+    path: str = Field(description="the image's path relative to paths.raw")
+    split: SplitName = Field(description="the split preprocess put the image in")
+    label: str = Field(description="the image's class name")
 
 
 class TrainSummary(Contract):
     """`summary.json` in `paths.train_logs` (train -> evaluate, report)."""
 
-    recipe: str
-    epochs: int
-    epochs_run: int
-    resumed_from_epoch: int
-    stopped_early: bool
-    best_epoch: int
-    best_loss: float | None
-    wall_time_s: float
-    images_per_s: float
-    devices: list[str]
-    replicas: int
-    workers: int
-    precision: str
-    precision_reason: str
-    batch_size: int
-    learning_rate: float
-    optimizer: str
+    recipe: str = Field(description="train.recipe: custom or paper")
+    epochs: int = Field(description="epochs configured, train.epochs")
+    epochs_run: int = Field(
+        description="epochs trained in all, an interrupted run's included")
+    resumed_from_epoch: int = Field(
+        description="epoch an interrupted run was resumed from; 0 for a fresh run")
+    stopped_early: bool = Field(
+        description="true when early stopping ended training before train.epochs")
+    best_epoch: int = Field(
+        description="epoch with the lowest val loss (train loss without a val split), "
+                    "from 1; 0 when no loss was finite")
+    best_loss: float | None = Field(
+        description="that epoch's loss; null when no loss was finite")
+    wall_time_s: float = Field(
+        description="seconds this run of the stage spent training, since a resume if any")
+    images_per_s: float = Field(
+        description="train images per second over the epochs this run of the stage trained")
+    devices: list[str] = Field(
+        description="the GPUs TensorFlow trained on, by device name, or CPU without one")
+    replicas: int = Field(
+        description="model replicas trained in sync, all workers together")
+    workers: int = Field(
+        description="machines in the multi-worker cluster; 1 when training alone")
+    precision: str = Field(
+        description="the Keras dtype policy trained in: float32, mixed_float16 or mixed_bfloat16")
+    precision_reason: str = Field(
+        description="why that policy: the train.mixed_precision setting, or what auto found")
+    batch_size: int = Field(
+        description="images per training step, split among the devices, after the recipe")
+    learning_rate: float = Field(
+        description="the optimizer's base learning rate, after the recipe")
+    optimizer: str = Field(description="the optimizer after the recipe: sgd or adam")
 
 
 class ModelSummary(Contract):
     """`model.json` in `paths.train_logs`: the layers and parameter counts (train -> report)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # parameter totals
-    name: str
-    layers: list[dict[str, Any]]
+    name: str = Field(description="the Keras model's name")
+    layers: list[dict[str, Any]] = Field(
+        description="every layer in order: name, type, output_shape without the batch axis, params")
 
 
 class ScoredModel(Contract):
-    """Which saved model evaluate scored, from which epoch."""
+    """`model` in `paths.metrics`: which saved model evaluate scored, from which epoch."""
 
-    choice: Literal["best", "last"]
-    path: str
-    epoch: int
-    epochs_run: int
-    best_epoch: int | None
-    best_loss: float | None
+    choice: Literal["best", "last"] = Field(
+        description="evaluate.model: the best epoch's model or the last epoch's")
+    path: str = Field(description="path of the scored model file, paths.best_model or paths.model")
+    epoch: int = Field(description="epoch the scored model is from, counted from 1")
+    epochs_run: int = Field(
+        description="epochs the training run trained, from train's summary.json")
+    best_epoch: int | None = Field(
+        description="epoch with the lowest val loss, from 1; null when no loss was finite")
+    best_loss: float | None = Field(
+        description="that epoch's loss; null when no loss was finite")
 
 
 class EvaluationMetrics(Contract):
     """`paths.metrics` (evaluate -> report, the flow, `dvc metrics`)."""
 
-    accuracy: float
-    loss: float
-    top5_accuracy: float | None = None  # 5 classes or more
-    macro_f1: float
-    weighted_f1: float
-    num_examples: int
-    per_class: dict[str, dict[str, float | int]]
-    confusion_matrix: list[list[int]]
-    confusion_matrix_normalized: list[list[float]]
-    ten_crop: dict[str, float] | None = None  # with evaluate.ten_crop
-    roc_auc: float | None = None  # two classes
-    average_precision: float | None = None  # two classes
-    classes: list[str]
-    model: ScoredModel
+    accuracy: float = Field(
+        description="test accuracy, 0..1, over ten crops with evaluate.ten_crop")
+    loss: float = Field(description="mean cross-entropy on the test split")
+    top5_accuracy: Annotated[float | None, Field(
+        description="share of test images whose class is among the 5 most probable, 0..1; "
+                    "with 5 classes or more")] = None
+    macro_f1: float = Field(description="unweighted mean of the per-class F1 scores, 0..1")
+    weighted_f1: float = Field(
+        description="mean of the per-class F1 scores weighted by support, 0..1")
+    num_examples: int = Field(description="test images scored")
+    per_class: dict[str, dict[str, float | int]] = Field(
+        description="by class name: precision, recall and f1 (0..1) and support (test images)")
+    confusion_matrix: list[list[int]] = Field(
+        description="test images by true class (rows) and predicted class (columns), "
+                    "in class id order")
+    confusion_matrix_normalized: list[list[float]] = Field(
+        description="the confusion matrix with each row divided by its total, 0..1")
+    ten_crop: Annotated[dict[str, float] | None, Field(
+        description="with evaluate.ten_crop: the centre crop's accuracy and loss, and the "
+                    "ten crops' accuracy gain over it")] = None
+    roc_auc: Annotated[float | None, Field(
+        description="area under the ROC curve of the second class, 0..1; two classes only, "
+                    "null when the test split lacks one")] = None
+    average_precision: Annotated[float | None, Field(
+        description="average precision of the second class, 0..1; two classes only, "
+                    "null when the test split lacks one")] = None
+    classes: list[str] = Field(description="class names by class id")
+    model: ScoredModel = Field(description="which saved model was scored")
 
 
 class BlessedVersion(Contract):
     """`version.json` in `paths.blessed`: the blessed model's version and what it was blessed on
     (gate -> gate's next run, export, `alexnet models`/`predict`)."""
 
-    version: str  # GTO's SemVer, vN.0.0 for the N-th blessed model
-    number: int
-    weights_sha256: str  # a candidate with the same weights is this model again, not a new version
-    classes: list[str]
-    image_size: int
-    accuracy: float
-    loss: float
-    images: int
+    version: str = Field(
+        description="the version in GTO's SemVer form, vN.0.0 for the N-th blessed model")
+    number: int = Field(
+        description="how many models have been blessed, this one included")
+    weights_sha256: str = Field(
+        description="SHA-256 of the model's weights, hex; a candidate with the same weights "
+                    "is this model again, not a new version")
+    classes: list[str] = Field(
+        description="class names by class id the model was trained on")
+    image_size: int = Field(description="network input side, pixels")
+    accuracy: float = Field(description="test accuracy when blessed, 0..1")
+    loss: float = Field(description="test cross-entropy loss when blessed")
+    images: int = Field(description="images of the dataset it was blessed on, all splits")
 
 
 class ModelFigures(Contract):
-    """One model's test figures on this run's test split, as the gate compares them."""
+    """`candidate` and `blessed` in `paths.gate`: one model's test figures on this run's test
+    split, as the gate compares them."""
 
-    version: str | None
-    accuracy: float
-    loss: float
-    per_class_recall: dict[str, float]
+    version: str | None = Field(
+        description="the model's blessed version; null for a candidate that was not promoted")
+    accuracy: float = Field(description="test accuracy on this run's test split, 0..1")
+    loss: float = Field(description="test cross-entropy loss on this run's test split")
+    per_class_recall: dict[str, float] = Field(description="test recall by class name, 0..1")
 
 
 class DriftSummary(Contract):
-    drifted: bool
-    findings: list[str]
-    on_drift: Literal["warn", "fail"]
+    """`drift` in `paths.gate`: the drift findings of `paths.drift` the gate acted on."""
+
+    drifted: bool = Field(description="true when any kind of drift was found")
+    findings: list[str] = Field(
+        description="one line per kind of drift found; empty when none")
+    on_drift: Literal["warn", "fail"] = Field(
+        description="drift.on_drift: warn reports drift, fail blocks promotion")
 
 
 class GateDecision(Contract):
     """`paths.gate` (gate -> report, the flow, `alexnet models register`)."""
 
-    status: Literal["promoted", "rejected", "already blessed"]
-    promoted: bool  # this run's model became the blessed (serving, production) model
-    message: str
-    reasons: list[str]  # why it was rejected; empty when it passed
-    checks: list[dict[str, Any]]  # every check: name, passed, detail
-    candidate: ModelFigures
-    blessed: ModelFigures | None  # the blessed model before this run, rescored on this run's test split
-    blessed_note: str  # how the blessed model was compared (or why it could not be)
-    serving_version: str | None  # the blessed version after this run: what export serves
-    thresholds: dict[str, float | None]
-    on_reject: Literal["warn", "fail"]
-    drift: DriftSummary
+    status: Literal["promoted", "rejected", "already blessed"] = Field(
+        description="the decision; already blessed: the candidate has the blessed model's weights")
+    promoted: bool = Field(
+        description="true when this run's model became the blessed (serving, production) model")
+    message: str = Field(description="the decision in one sentence")
+    reasons: list[str] = Field(
+        description="why the candidate was rejected, one per failed check; empty when it passed")
+    checks: list[dict[str, Any]] = Field(description="every check: name, passed, detail")
+    candidate: ModelFigures = Field(description="this run's model's figures")
+    blessed: ModelFigures | None = Field(
+        description="the blessed model before this run, rescored on this run's test split; "
+                    "null when nothing was blessed or it could not be compared")
+    blessed_note: str = Field(
+        description="how the blessed model was compared, or why it could not be")
+    serving_version: str | None = Field(
+        description="the blessed version after this run, which export serves; "
+                    "null when nothing is blessed")
+    thresholds: dict[str, float | None] = Field(
+        description="gate.min_accuracy, min_class_recall (null: off) and max_regression as applied")
+    on_reject: Literal["warn", "fail"] = Field(
+        description="gate.on_reject: whether a rejection only warns or fails the run")
+    drift: DriftSummary = Field(description="the drift findings the gate took into account")
 
 
 class DriftReport(Contract):
     """`paths.drift` (gate -> report, the flow): this dataset against the blessed model's."""
 
-    reference: dict[str, Any] | None  # the blessed version's dataset; None before the first blessing
-    current: dict[str, Any]
-    drifted: bool
-    findings: list[str]
-    on_drift: Literal["warn", "fail"]
-    classes: dict[str, list[str]] | None = None
-    class_balance: dict[str, Any] | None = None
-    distributions: dict[str, Any] | None = None
-    files: dict[str, Any] | None = None
-    leakage: dict[str, Any] | None = None
-    embedding: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = Field(
+        description="the blessed version's dataset: version, images, classes; "
+                    "null before the first blessing")
+    current: dict[str, Any] = Field(description="this run's dataset: images and classes")
+    drifted: bool = Field(description="true when any kind of drift was found")
+    findings: list[str] = Field(
+        description="one line per kind of drift found; empty when none")
+    on_drift: Literal["warn", "fail"] = Field(
+        description="drift.on_drift: warn reports drift, fail blocks promotion")
+    classes: Annotated[dict[str, list[str]] | None, Field(
+        description="class names added and removed since the blessed version; "
+                    "null without one")] = None
+    class_balance: Annotated[dict[str, Any] | None, Field(
+        description="chi-square test of images per class, effect the total variation distance, "
+                    "with both versions' counts; null without a blessed version")] = None
+    distributions: Annotated[dict[str, Any] | None, Field(
+        description="two-sample KS tests of image width, height and brightness with summaries and "
+                    "histograms, and a chi-square test of formats; null without a blessed "
+                    "version")] = None
+    files: Annotated[dict[str, Any] | None, Field(
+        description="files by path added, removed, changed and unchanged, with examples; "
+                    "null without a blessed version")] = None
+    leakage: Annotated[dict[str, Any] | None, Field(
+        description="new train images identical to the blessed version's test images: "
+                    "count and examples; null without a blessed version")] = None
+    embedding: Annotated[dict[str, Any] | None, Field(
+        description="maximum mean discrepancy test of the blessed model's embeddings of a "
+                    "sample of both versions, with the sample sizes; null without a blessed "
+                    "version")] = None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 LOCK_FILE = "dvc.lock"  # DVC's record of each stage's last run: deps, params and outs hashes
+PARAMS_FILE = "params.yaml"  # every knob, in the project root; dvc.yaml reads the same file
 
 
 def dvc_command(args: Sequence[str]) -> tuple[list[str], dict[str, str]]:

@@ -77,7 +77,7 @@ def mmd_shift(old: np.ndarray, new: np.ndarray, permutations: int, seed: int, p_
     kernel with the median-heuristic bandwidth of the pooled sample) with a permutation p-value,
     (1 + permuted >= observed) / (1 + permutations). The effect is MMD^2 itself; drift is flagged
     on the p-value alone, since MMD^2 has no natural scale. All permutations are evaluated at once
-    as matrix products (alibi-detect's MMDDrift gives the same MMD^2, 45x slower: README)."""
+    as matrix products (alibi-detect's MMDDrift gives the same MMD^2, 45x slower: docs/benchmarks.md)."""
     m, n = len(old), len(new)
     if m < 2 or n < 2:
         return _no_test("mmd")

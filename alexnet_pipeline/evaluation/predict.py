@@ -6,7 +6,7 @@ in the shards (JPEG at the shard quality, or raw pixels), and the reader's centr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ class Prediction:
             "path": self.path, "error": self.error}
 
 
-def expand_inputs(inputs: list[str]) -> Iterator[Path]:
+def expand_inputs(inputs: Iterable[Path | str]) -> Iterator[Path]:
     """Files as given, and every non-hidden file inside given folders (recursively, sorted)."""
     for item in inputs:
         path = Path(item)

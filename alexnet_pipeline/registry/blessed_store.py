@@ -12,9 +12,8 @@ import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -27,7 +26,11 @@ from alexnet_pipeline.core.contracts import (
     write_contract,
 )
 from alexnet_pipeline.drift.dataset_table import read_table, write_table
-from alexnet_pipeline.input.tfrecords import ShardFormat
+
+if TYPE_CHECKING:  # TensorFlow loads only where a model runs: `alexnet models` lists versions without it
+    import keras
+
+    from alexnet_pipeline.input.tfrecords import ShardFormat
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.json"
@@ -57,6 +60,8 @@ class BlessedModel:
     def input_format(self) -> tuple[ShardFormat, str]:
         """How the blessed model was fed its images (shard format and resize policy): this run's
         images are embedded by it the same way, whatever this run's own size and policy."""
+        from alexnet_pipeline.input.tfrecords import ShardFormat
+
         layout = read_contract(ShardLayout, self.folder / SHARDS_FILE)
         shards = ShardFormat(layout.encoding, layout.stored_size, layout.image_size,
                              layout.jpeg_quality)

@@ -57,7 +57,7 @@ def choose_precision(setting: str, hardware: Hardware) -> Precision:
     """The policy of `train.mixed_precision`. `auto` picks what trains fastest and safely here:
     bf16 on GPUs of compute capability 8.0 and up, fp16 with loss scaling on older GPUs, and
     float32 on a CPU: with AMX or AVX-512 BF16, bf16 trained 1.7x as fast but scored 2.25 points
-    lower on the sample over three seeds (README, "Precision"), so there it is a choice (`bf16`).
+    lower on the sample over three seeds (docs/training.md, Precision), so there it is a choice (`bf16`).
     With `mixed_float16`, Keras' compile wraps the optimizer in a LossScaleOptimizer."""
     if setting != "auto":
         policy = POLICIES[setting]
@@ -78,7 +78,7 @@ def choose_precision(setting: str, hardware: Hardware) -> Precision:
                                           "no fast bf16: fp16 with loss scaling")
     if hardware.cpu_bf16:
         return Precision("float32", f"auto: no GPU; the CPU has {' and '.join(sorted(hardware.cpu_bf16))}, "
-                                    "but bf16 lost accuracy on a CPU (README, Precision): set bf16 for speed")
+                                    "but bf16 lost accuracy on a CPU (docs/training.md, Precision): set bf16 for speed")
     return Precision("float32", "auto: no GPU, and the CPU has neither AMX nor AVX-512 BF16")
 
 

@@ -1,4 +1,4 @@
-"""Reading `TF_CONFIG`, which places this process in a training cluster (README, Scaling out).
+"""Reading `TF_CONFIG`, which places this process in a training cluster (docs/scaling.md).
 
 Kept free of TensorFlow, so that `alexnet train-worker` starts fast.
 """
@@ -48,7 +48,7 @@ def _config_error(problem: str) -> PipelineError:
     return PipelineError(
         f"TF_CONFIG {problem}. It should look like "
         '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}} '
-        "(README, Scaling out); unset it to train on this machine only")
+        "(docs/scaling.md); unset it to train on this machine only")
 
 
 def cluster_from_env(environ: Mapping[str, str] = os.environ) -> WorkerCluster | None:

@@ -1,8 +1,7 @@
 """Flow overrides change params.yaml like `dvc exp run -S`, line by line, or not at all.
 
-The expected values are what `dvc exp run -S` (DVC 3.67, Hydra 1.3) wrote for the same overrides;
-one difference is deliberate: a string that YAML 1.1 would read as another type (`yes`) is
-quoted, since the stages read params.yaml with PyYAML."""
+The expected values are what `dvc exp run -S` (DVC 3.67, Hydra 1.3) wrote for the same overrides.
+params.yaml is YAML 1.2 (ruamel.yaml, as DVC reads it): `yes` and `off` are strings."""
 
 from __future__ import annotations
 
@@ -107,9 +106,12 @@ def test_values_are_typed_as_dvc_exp_run_types_them(project: Path) -> None:
 
 @pytest.mark.parametrize("title", ["yes", "off", "12:30"])
 def test_a_string_yaml_1_1_reads_as_another_type_stays_a_string(project: Path, title: str) -> None:
-    """`dvc exp run -S report.title=yes` writes `title: yes`, which PyYAML reads as true."""
+    """`dvc exp run -S report.title=yes` writes `title: yes`, a string in YAML 1.2 (PyYAML's 1.1
+    would read true)."""
     assert apply_param_overrides(project, [f"report.title={title}"]) == {"report.title": title}
     assert load_params(project / "params.yaml").report.title == title
+    [line] = [line for line in (project / "params.yaml").read_text().splitlines() if line.startswith("  title:")]
+    assert line.split("#")[0].strip() == f"title: {title}"  # bare, as `dvc exp run -S` writes it
 
 
 def test_an_interpolation_takes_the_value_it_names(project: Path) -> None:

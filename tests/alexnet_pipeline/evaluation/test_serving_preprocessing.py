@@ -4,7 +4,7 @@ The model here is `Flatten` (and a `Dropout`, idle at inference): its "probabili
 pixels it is given, averaged over the crops, so a request's answer shows the preprocessing itself.
 Sizes divide evenly, and lossless formats stand for the shards' raw pixels: otherwise TensorFlow
 and Pillow may place a `pad` border or a centre crop half a pixel to a pixel apart, and predict
-decodes a JPEG at a reduced DCT scale first (docs/mutation.md)."""
+decodes a JPEG at a reduced DCT scale first (docs/development/mutation.md)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def test_cpu_bf16_flags_are_read_from_cpuinfo(cpuinfo: str, flags: set[str]) -> 
     assert cpu_bf16_flags(cpuinfo) == flags
 
 
-BF16_LOST_ACCURACY = "but bf16 lost accuracy on a CPU (README, Precision): set bf16 for speed"
+BF16_LOST_ACCURACY = "but bf16 lost accuracy on a CPU (docs/training.md, Precision): set bf16 for speed"
 
 
 @pytest.mark.parametrize(("cpuinfo", "reason"), [
