@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow(seconds=80)
 DVC = [sys.executable, "-m", "dvc"]
 RATES = (0.001, 0.0003)
 POLL_S = 8  # each `dvc exp show` costs a second or two of CPU that the queued runs need
+FIRST_POLL_S = 60  # the two queued trainings take about 2 minutes on 2 cores: polls before then only cost CPU
 
 
 def _experiments(project: Path) -> list[dict]:
@@ -26,6 +27,7 @@ def _experiments(project: Path) -> list[dict]:
 def _wait_for_queue(project: Path, count: int, timeout_s: float = 600) -> list[dict]:
     """The queue's experiments once all `count` have ended (their executor's state, not its log)."""
     deadline = time.monotonic() + timeout_s
+    time.sleep(FIRST_POLL_S)
     while True:
         experiments = _experiments(project)
         states = [(experiment.get("executor") or {}).get("state") for experiment in experiments]

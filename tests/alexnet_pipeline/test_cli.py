@@ -42,27 +42,28 @@ def test_console_script_predict_without_a_model_is_a_clean_error(tmp_path: Path)
     assert done.stdout == ""
 
 
-def test_project_dir_names_the_project_from_elsewhere(tmp_path: Path) -> None:
+def test_project_dir_names_the_project_from_elsewhere(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     _project(tmp_path / "project")
     image = write_image(tmp_path / "cat.jpg")
-    done = run([str(ALEXNET), "predict", str(image), "--project-dir", "project"], cwd=tmp_path, check=False)
+    assert _main(["predict", str(image), "--project-dir", "project"]) == 1
     # the default model is the project's, named as the user would write it from here
-    assert done.stderr == "error: project/models/alexnet.best.keras: not found; train a model first (make run)\n"
-    done = run([str(ALEXNET), "models", "--project-dir", "missing"], cwd=tmp_path, check=False)
-    assert (done.returncode, done.stderr) == (1, "error: --project-dir missing: not a folder; pass the project root\n")
+    assert capsys.readouterr().err == ("error: project/models/alexnet.best.keras: not found; train a model "
+                                       "first (make run)\n")
+    assert _main(["models", "--project-dir", "missing"]) == 1
+    assert capsys.readouterr().err == "error: --project-dir missing: not a folder; pass the project root\n"
 
 
 def test_models_prints_its_table_and_does_not_load_tensorflow(tmp_path: Path) -> None:
+    """`alexnet models` as the console script runs it (its entry point, in a fresh interpreter)."""
     _project(tmp_path)
     run(["git", "init", "-q"], tmp_path)
-    done = run([str(ALEXNET), "models"], cwd=tmp_path, env=_unquieted_env())
-    assert done.stdout.splitlines() == ["version    stages       commit     accuracy  registered",
-                                        "no model is blessed or registered yet"]
-    assert done.stderr == ""
-    code = ("import sys\nfrom alexnet_pipeline import cli\ntry:\n    cli.main(['models', '--json'])\n"
+    code = ("import sys\nfrom alexnet_pipeline import cli\ntry:\n    cli.main(['models'])\n"
             "except SystemExit:\n    print('tensorflow' in sys.modules, 'keras' in sys.modules)")
-    loaded = run([sys.executable, "-c", code], cwd=tmp_path)
-    assert loaded.stdout.splitlines() == ['{"versions": [], "local_blessed": null}', "False False"]
+    done = run([sys.executable, "-c", code], cwd=tmp_path, env=_unquieted_env())
+    assert done.stdout.splitlines() == ["version    stages       commit     accuracy  registered",
+                                        "no model is blessed or registered yet", "False False"]
+    assert done.stderr == ""
 
 
 def test_version_and_help_with_examples(capsys) -> None:
