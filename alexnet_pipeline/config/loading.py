@@ -39,15 +39,19 @@ def params_from_dict(data: Any) -> Params:
     return _validated(data, DEFAULT_NAME)
 
 
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
 def _yaml_problem(exc: YAMLError) -> str:
     """ruamel's error as one line: where (line and column, from 1) and what."""
-    if not isinstance(exc, MarkedYAMLError) or exc.problem_mark is None:
+    if not isinstance(exc, MarkedYAMLError):  # a character YAML does not allow: ruamel gives its position
         return " ".join(str(exc).split())
-    mark = exc.problem_mark
-    text = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    if exc.problem_mark is None:  # a problem ruamel words as its context alone (a block scalar's indent)
+        return f"{_at(exc.context_mark)}: {exc.context}"
+    text = f"{_at(exc.problem_mark)}: {exc.problem}"
     if exc.context:
-        context_mark = exc.context_mark
-        where = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark else ""
+        where = f" at {_at(exc.context_mark)}" if exc.context_mark else ""
         text += f" ({exc.context}{where})"
     return text
 
@@ -64,8 +68,15 @@ def load_params(path: Path | str = DEFAULT_NAME) -> Params:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found; run from the project root or pass --project-dir") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (exc.object.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte {exc.object[exc.start]:#04x} at line {line}, column "
+                          f"{column}; save the file as UTF-8") from None
     try:
         data = read_yaml(text)
     except YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    except (ValueError, AssertionError) as exc:  # a tag its value does not fit (`!!int x`); `%YAML 1.3`
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return _validated(data, str(path))

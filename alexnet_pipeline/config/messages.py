@@ -29,8 +29,8 @@ def _unwrapped(annotation: Any) -> Any:
         args = typing.get_args(annotation)
         if typing.get_origin(annotation) is Annotated:
             annotation = args[0]
-        elif typing.get_origin(annotation) in (typing.Union, UnionType) and NoneType in args:
-            annotation = next(arg for arg in args if arg is not NoneType)
+        elif typing.get_origin(annotation) in (typing.Union, UnionType):
+            (annotation,) = (arg for arg in args if arg is not NoneType)  # the schema's only union: `X | None`
         else:
             return annotation
 
@@ -42,17 +42,14 @@ def expected(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return expected(args[0])
-    if origin in (typing.Union, UnionType):
-        return " or ".join(expected(arg) for arg in args if arg is not NoneType) + (
-            " or null" if NoneType in args else "")
+    if origin in (typing.Union, UnionType):  # `X | None`, the schema's only union
+        return f"{expected(_unwrapped(annotation))} or null"
     if origin is Literal:
         return "one of " + ", ".join(repr(arg) for arg in args)
     if origin is tuple or origin is list:
         return f"a list of {expected(args[0])}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "a mapping"
-    if annotation is NoneType:
-        return "null"
     if annotation not in NAMES:
         raise TypeError(f"no wording for values of {annotation!r}")
     return NAMES[annotation]
@@ -65,8 +62,9 @@ def bounds(field: FieldInfo) -> str | None:
     if not found:
         return None
     low, high = found.get("ge", found.get("gt")), found.get("le", found.get("lt"))
-    if low is None or high is None:
-        return " and ".join(f"{OPERATORS[name]} {bound}" for name, bound in found.items())
+    if low is None or high is None:  # one side, so one bound
+        ((name, bound),) = found.items()
+        return f"{OPERATORS[name]} {bound}"
     if _unwrapped(field.annotation) is int:
         return f"in {low}..{high}"
     return f"in {'[' if 'ge' in found else '('}{low}, {high}{']' if 'le' in found else ')'}"
@@ -148,6 +146,6 @@ def describe_errors(exc: ValidationError, root: type[BaseModel] = Params) -> lis
                 problems.append(_unknown(root, error["loc"], None if twin is None else str(twin)))
             else:
                 problems.append(_described(root, error))
-        except (KeyError, IndexError, TypeError, AttributeError):  # a shape the wording above does not know
-            problems.append(f"`{_dotted(error['loc'])}`: {error['msg']}" if error["loc"] else error["msg"])
+        except (KeyError, IndexError, TypeError, AttributeError):  # a shape the wording above does not know,
+            problems.append(f"`{_dotted(error['loc'])}`: {error['msg']}")  # e.g. a key YAML read as a number
     return problems

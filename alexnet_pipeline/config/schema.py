@@ -19,10 +19,10 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 # AlexNet's three 3x3/2 poolings need at least a 1x1 map after conv5: (67 - 11) / 4 + 1 = 15 -> 7 -> 3 -> 1.
 MIN_IMAGE_SIZE = 67
@@ -31,9 +31,10 @@ KAGGLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 KAGGLE_SLUG = re.compile(rf"{KAGGLE_NAME.pattern}/{KAGGLE_NAME.pattern}")
 
 
-def _non_empty(value: Any) -> Any:
-    if value == "":  # Path("") would be the project root
-        raise PydanticCustomError("path_type", "an empty path")
+def _non_empty(value: Any, info: ValidationInfo) -> Any:
+    """A rule of the `paths` section, whose entries are all `NonEmptyPath`s: Path("") would be the
+    project root, which `PathsConfig._apart` refuses as "."."""
+    _require(value != "", f"paths.{info.field_name}", "must not be empty")
     return value
 
 

@@ -136,6 +136,15 @@ def test_load_params_names_its_file_once_and_keeps_the_value(tmp_path: Path) -> 
          ('line 3, column 3: found duplicate key "seed" with value "43" (original value: "42") (while constructing '
          "a mapping at line 2, column 3)")),
         ("base: seed: 42\n", "line 1, column 11: mapping values are not allowed here"),
+        # a context without a place of its own
+        ("base:\n  seed: 42\n  image_size: @227\n",
+         "line 3, column 15: found character '@' that cannot start any token (while scanning for the next token)"),
+        # only a context, with its place: a block scalar's blank first line sets its indent
+        ("report:\n  title: |\n   \n     AlexNet\n",
+         "line 4, column 6: more indented follow up line than first in a block scalar"),
+        # a tag its value does not fit, and a YAML version ruamel does not read: Python's own errors
+        ("base:\n  seed: !!int forty-two\n", "invalid literal for int() with base 10: 'forty-two'"),
+        ("%YAML 1.3\n---\nbase: {}\n", "version minor part can only be 2 or 1, got (1, 3)"),
     ],
 )
 def test_invalid_yaml_is_a_config_error_with_line_and_column(tmp_path: Path, text: str, problem: str) -> None:
@@ -146,12 +155,33 @@ def test_invalid_yaml_is_a_config_error_with_line_and_column(tmp_path: Path, tex
     assert str(info.value) == f"{path}: not valid YAML: {problem}"
 
 
+def test_a_character_yaml_does_not_allow_is_a_config_error_with_its_position(tmp_path: Path) -> None:
+    """A terminal's colour codes pasted into a value: ruamel names the character and where it is
+    in the text (from 0), on one line."""
+    path = tmp_path / "params.yaml"
+    path.write_text("report:\n  title: \x1b[1mAlexNet\x1b[0m\n")
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value) == (f"{path}: not valid YAML: unacceptable character #x001b: special characters are "
+                               'not allowed in "<unicode string>", position 17')
+
+
 @pytest.mark.parametrize("text", ["", "- just\n- a list\n", "just text\n"])
 def test_non_mapping_document_is_a_config_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: the top level must be a mapping, got "):
         load_params(path)
+
+
+@pytest.mark.parametrize(("text", "where"), [("report:\n  title: caf\u00e9\n", "line 2, column 13"),
+                                             ("\u00e9", "line 1, column 1"), ("a\n\u00e9", "line 2, column 1")])
+def test_a_file_that_is_not_utf_8_is_a_config_error_naming_the_byte(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(text.encode("latin-1"))  # é is byte 0xe9 in Latin-1
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert str(info.value) == f"{path}: not UTF-8 text: byte 0xe9 at {where}; save the file as UTF-8"
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_expected_refuses_a_type_it_cannot_word() -> None:
         ("data.sample.classes", "circle", "`data.sample.classes` must be a list of a string, got 'circle'"),
         ("data.sample.classes", ["circle", 3], "`data.sample.classes[1]` must be a string, got 3"),
         ("validate.allowed_formats", ["JPEG", 1], "`validate.allowed_formats[1]` must be a string, got 1"),
-        ("paths.raw", "", "`paths.raw` must be a path, got ''"),
+        ("paths.raw", None, "`paths.raw` must be a path, got None"),  # `raw:` with nothing after it
         ("paths.model", 5, "`paths.model` must be a path, got 5"),
         ("report", "title", "`report` must be a mapping, got 'title'"),
         ("train.lr_plateau", [1], "`train.lr_plateau` must be a mapping, got [1]"),
@@ -215,6 +215,19 @@ def test_several_problems_are_one_config_error_one_per_line() -> None:
     assert str(info.value) == ("params.yaml: 2 problems:\n"
                                "  - `validate.on_invalid` must be one of 'fail', 'quarantine', got 'warn'\n"
                                "  - `train.epochs` must be >= 1, got 0")
+
+
+def test_a_key_that_is_not_text_is_named_with_pydantics_words() -> None:
+    """YAML reads the keys `1:` and `null:` as a number and null: no wording above knows such a key,
+    so its place comes first, then pydantic's own words."""
+    data = shipped_params_dict()
+    data["train"][1] = 5
+    data["train"][None] = 5
+    with pytest.raises(ConfigError) as info:
+        params_from_dict(data)
+    assert str(info.value) == ("params.yaml: 2 problems:\n"
+                               "  - `train[1]`: Keys should be strings\n"
+                               "  - `train.None`: Keys should be strings")
 
 
 @pytest.mark.parametrize("top", [None, [1, 2], "text"])

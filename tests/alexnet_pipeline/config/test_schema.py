@@ -162,6 +162,7 @@ def test_xla_with_op_determinism_is_refused() -> None:
          ("params.yaml: `paths.model` (models/alexnet.keras) and `paths.labels` (models/alexnet.keras) overlap; "
          "give each output its own path")),
         ("paths.raw", ".", "params.yaml: `paths.raw` must not be the project root"),
+        ("paths.raw", "", "params.yaml: `paths.raw` must not be empty"),  # Path("") is the project root too
         ("drift.permutations", 100,
          ("params.yaml: `drift.permutations` is too few for drift.p_value 0.001: the smallest p-value of 100 "
          "permutations is 1/101; use at least 1000")),
