@@ -83,7 +83,28 @@ def _start_order(item: pytest.Item) -> tuple[bool, float]:
     return slow is None, -(slow.kwargs.get("seconds", 0) if slow else 0)
 
 
+def dealt(items: list, hands: int) -> list:
+    """`items` dealt round-robin into `hands` parts, laid end to end. pytest-xdist's worksteal
+    gives each worker one contiguous part of the collection at the start, `len(pending) //
+    workers_left` tests each (the smaller parts first), and later steals from the end of a
+    worker's queue: each worker then starts on its own share of the slowest tests instead of the
+    first worker getting all of them."""
+    sizes, left = [], len(items)
+    for hands_left in range(hands, 0, -1):
+        sizes.append(left // hands_left)
+        left -= sizes[-1]
+    parts: list[list] = [[] for _ in range(hands)]
+    dealing = iter(items)
+    for round_number in range(max(sizes, default=0)):
+        for hand, size in enumerate(sizes):
+            if round_number < size:  # the smaller first parts sit out the last round
+                parts[hand].append(next(dealing))
+    return [item for part in parts for item in part]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests (whole pipelines, training, servers) first, the longest first: run in
-    parallel, the long ones then start early instead of holding one worker after the rest end."""
+    """Slow tests (whole pipelines, training, servers) first, the longest first, spread over the
+    pytest-xdist workers: the long ones start early and side by side instead of one after another
+    on one worker."""
     items.sort(key=_start_order)
+    items[:] = dealt(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import run
 
-pytestmark = pytest.mark.slow(seconds=80)
+pytestmark = pytest.mark.slow(seconds=140)
 DVC = [sys.executable, "-m", "dvc"]
 RATES = (0.001, 0.0003)
 POLL_S = 8  # each `dvc exp show` costs a second or two of CPU that the queued runs need
