@@ -178,14 +178,20 @@ def _write_into(document: dict, new: dict, prefix: str, changed: dict[str, objec
 
 
 def _round_trip() -> YAML:
-    """ruamel's round-trip YAML, keeping quotes and comments, writing None as `null`."""
+    """ruamel's round-trip YAML, keeping quotes and comments, writing None as `null` (ruamel
+    writes nothing). `add_representer` registers on the class: a subclass keeps the change out of
+    every other ruamel user in the process (tools/stage_deps.py writes dvc.yaml's bare keys)."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.representer import RoundTripRepresenter
 
+    class NullRepresenter(RoundTripRepresenter):
+        pass
+
+    NullRepresenter.add_representer(
+        type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
     round_trip = YAML()
+    round_trip.Representer = NullRepresenter
     round_trip.preserve_quotes = True
-    round_trip.representer.add_representer(  # ruamel writes None as nothing; keep `null`
-        type(None),
-        lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null"))
     return round_trip
 
 

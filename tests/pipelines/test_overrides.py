@@ -5,11 +5,13 @@ params.yaml is YAML 1.2 (ruamel.yaml, as DVC reads it): `yes` and `off` are stri
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.errors import ConfigError
@@ -124,3 +126,13 @@ def test_an_interpolation_takes_the_value_it_names(project: Path) -> None:
 def test_the_last_override_of_a_key_wins(project: Path) -> None:
     changed = apply_param_overrides(project, ["train.epochs=3", "train.epochs=4"])
     assert changed == {"train.epochs": 4}
+
+
+def test_writing_null_changes_no_other_ruamel_writer(project: Path) -> None:
+    """The flow writes None as `null`; a plain ruamel YAML in the same process (tools/stage_deps.py
+    writing dvc.yaml's bare `params.yaml:` key) still writes nothing."""
+    apply_param_overrides(project, ["gate.min_class_recall=0.3", "gate.min_class_recall=null"])
+    assert "  min_class_recall: null " in (project / "params.yaml").read_text()
+    written = io.StringIO()
+    YAML().dump({"params.yaml": None}, written)
+    assert written.getvalue() == "params.yaml:\n"
