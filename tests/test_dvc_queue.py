@@ -14,8 +14,11 @@ from tests.helpers import run
 pytestmark = pytest.mark.slow(seconds=140)
 DVC = [sys.executable, "-m", "dvc"]
 RATES = (0.001, 0.0003)
-POLL_S = 8  # each `dvc exp show` costs a second or two of CPU that the queued runs need
-FIRST_POLL_S = 60  # the two queued trainings take about 2 minutes on 2 cores: polls before then only cost CPU
+# Each `dvc exp show` costs about 2 s of CPU that the queued runs need, and the suite is bound by
+# CPU: the two queued trainings took 200 s within `make test` on 2 cores, so the first poll
+# waits 100 s and the next ones 15 s each (a worker that waits leaves its core to the others).
+FIRST_POLL_S = 100
+POLL_S = 15
 
 
 def _experiments(project: Path) -> list[dict]:
