@@ -47,8 +47,10 @@ lint: setup
 reference: setup
 	python -m tools.reference_docs
 
-## docs: build the documentation site into site/; --strict fails on a broken link or anchor
+## docs: build the documentation site into site/; --strict fails on a broken link or anchor. With
+## a report from `make run`, its picture is taken first (tools/report_screenshot.py, git-ignored)
 docs: setup
+	python -m tools.report_screenshot --if-present
 	mkdocs build --strict
 
 ## docs-serve: serve the documentation at http://127.0.0.1:8000, rebuilt on each change

@@ -3,15 +3,18 @@ code's own words (regenerated here and compared), and a documentation site that 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from PIL import Image
 from ruamel.yaml import YAML
 
-from tools import reference_docs
+from tools import reference_docs, report_screenshot
 from tools.reference_docs import (
     CLI_PAGE,
     PARAMS_PAGE,
@@ -123,3 +126,22 @@ def test_the_documentation_site_builds_strictly_and_a_broken_link_fails_it(tmp_p
     assert broken.returncode != 0
     assert "index.md" in broken.stderr and "no-such-heading" in broken.stderr
 
+
+
+def test_the_report_picture_is_taken_from_a_report_and_only_when_there_is_one(tmp_path: Path) -> None:
+    """The docs' picture of the report is made from the user's own report, not kept in git."""
+    png = tmp_path / "images" / "report.png"
+    assert report_screenshot.main(["--if-present", str(tmp_path / "none.html"), str(png)]) == 0
+    assert not png.exists()
+    assert report_screenshot.main([str(tmp_path / "none.html"), str(png)]) == 1
+    browser = next((shutil.which(name) for name in report_screenshot.BROWSERS if shutil.which(name)), None)
+    if browser is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must take the report's picture (.ci/run installs chromium)", pytrace=False)
+        pytest.skip("Chromium is not installed")
+    report = tmp_path / "report.html"
+    report.write_text("<html><body style='background:#ff0000'><h1>AlexNet pipeline report</h1></body></html>")
+    assert report_screenshot.main([str(report), str(png)]) == 0
+    with Image.open(png) as picture:
+        assert picture.size == (1280, 1800)
+        assert picture.convert("RGB").getpixel((1200, 1700)) == (255, 0, 0)  # the page, as drawn
