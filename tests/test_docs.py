@@ -134,8 +134,7 @@ def test_the_report_picture_is_taken_from_a_report_and_only_when_there_is_one(tm
     assert report_screenshot.main(["--if-present", str(tmp_path / "none.html"), str(png)]) == 0
     assert not png.exists()
     assert report_screenshot.main([str(tmp_path / "none.html"), str(png)]) == 1
-    browser = next((shutil.which(name) for name in report_screenshot.BROWSERS if shutil.which(name)), None)
-    if browser is None:
+    if report_screenshot.find_browser() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI must take the report's picture (.ci/run installs chromium)", pytrace=False)
         pytest.skip("Chromium is not installed")

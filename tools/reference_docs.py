@@ -62,12 +62,12 @@ def _is_section(field: FieldInfo) -> bool:
     return isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
 
 
-def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+def schema_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
     """Every field of `model` as (dotted key, field), sections before their own fields."""
     for name, field in model.model_fields.items():
         yield prefix + name, field
         if _is_section(field):
-            yield from _fields(field.annotation, f"{prefix}{name}.")
+            yield from schema_fields(field.annotation, f"{prefix}{name}.")
 
 
 def field_at(key: str) -> FieldInfo:
@@ -114,7 +114,7 @@ def params_page() -> str:
     values = _shipped_values()
     lines = [GENERATED.format(source="the schema in `alexnet_pipeline/config/schema.py`"), "",
              "# Params reference", "", PARAMS_INTRO, ""]
-    for key, field in _fields(Params):
+    for key, field in schema_fields(Params):
         if not _is_section(field):
             continue
         depth = key.count(".") + 2

@@ -25,6 +25,11 @@ WINDOW = "1280,1800"  # the report's headline, gate, diff, drift, data and valid
 COLORS = 64  # the report is flat colours and text: a palette keeps the file small
 
 
+def find_browser() -> str | None:
+    """A Chromium binary on PATH, else None."""
+    return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+
+
 def screenshot(report: Path, png: Path, browser: str) -> None:
     """A PNG of the top of `report` as a browser shows it, written whole (temp file, then rename)."""
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="without a report yet, do nothing (make docs before any make run)")
     args = parser.parse_args(argv)
     report = args.report or REPO_ROOT / load_params(REPO_ROOT / "params.yaml").paths.report
-    browser = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    browser = find_browser()
     if not report.is_file() and args.if_present:
         return 0
     if not report.is_file():

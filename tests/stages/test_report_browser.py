@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,14 +25,9 @@ from alexnet_pipeline.drift.comparison import compare_versions
 from alexnet_pipeline.registry.blessed_store import read_blessed
 from alexnet_pipeline.registry.gate import decide
 from tests.helpers import run
+from tools.report_screenshot import BROWSERS, find_browser
 
 pytestmark = pytest.mark.slow
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
-
-def _chromium() -> str | None:
-    """A Chromium binary on PATH, else None (the test then skips: tests install nothing)."""
-    return next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
 
 
 def _unavailable(reason: str) -> None:
@@ -48,7 +42,7 @@ def _unavailable(reason: str) -> None:
 def chromium_binary() -> str:
     """The browser, looked for before any other fixture is set up (autouse, session scope): a
     machine without one skips at once instead of first building the tiny project."""
-    binary = _chromium()
+    binary = find_browser()  # none: the test skips (tests install nothing)
     if binary is None:
         _unavailable("Chromium is not installed (apt install chromium, or any of: "
                      + ", ".join(BROWSERS) + ")")

@@ -9,21 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from alexnet_pipeline.config import MIN_IMAGE_SIZE, Params, load_params, params_from_dict
 from alexnet_pipeline.errors import ConfigError, PipelineError
 from tests.helpers import REPO_ROOT, SHIPPED_PARAMS, config_error_for, set_key, shipped_params_dict
-
-
-def _fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, object]]:
-    """(dotted key, FieldInfo) of every field under `model`, sections and leaves."""
-    found = []
-    for name, field in model.model_fields.items():
-        found.append((f"{prefix}{name}", field))
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            found.extend(_fields(field.annotation, f"{prefix}{name}."))
-    return found
+from tools.reference_docs import schema_fields
 
 
 def test_shipped_params_yaml_loads_into_typed_params() -> None:
@@ -44,7 +34,7 @@ def test_every_field_has_a_one_line_description() -> None:
     """Descriptions become params.yaml's comments and the params reference: every leaf and every
     section has one, plain text on one line, no `#` (a YAML comment inside a comment) and no
     trailing period."""
-    fields = _fields(Params)
+    fields = list(schema_fields(Params))
     assert {"base", "train.lr_plateau", "train.lr_plateau.patience", "data.kaggle.version"} <= dict(fields).keys()
     for key, field in fields:
         description = field.description
