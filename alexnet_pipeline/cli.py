@@ -32,6 +32,9 @@ EXAMPLES = """examples:
   alexnet predict photo.jpg --version production
   alexnet models                         the registered versions and the local blessed model
   alexnet models register                register the committed blessed model
+  alexnet models history --at 2026-12-01T02:00   which version was serving then
+  alexnet models rollback v1.0.0 --reason "label error in v2"
+  alexnet models card production         print a version's model card
   alexnet deploy --worker                the nightly deployment, and a worker for it
 
 Every command works on the project in --project-dir (default: the current folder)."""
@@ -46,9 +49,22 @@ def _project(args: argparse.Namespace) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """`dvc repro [ARGS]` with this environment's Python first on PATH."""
+    """`dvc repro [ARGS]` with this environment's Python first on PATH; then, as the flow does,
+    fail when the gate rejected the candidate under `gate.on_reject: fail` (or the data drifted
+    under `drift.on_drift: fail`), with the gate's message. The outputs that explain why stay."""
+    from alexnet_pipeline.core.contracts import GateDecision, read_contract
+    from alexnet_pipeline.registry.gate import run_failure
+
+    project = _project(args)
     argv, env = dvc_command(["repro", *args.dvc_args])
-    return subprocess.call(argv, env=env, cwd=_project(args))
+    code = subprocess.call(argv, env=env, cwd=project)
+    gate_file = project / load_params(_relative(project / PARAMS_FILE)).paths.gate
+    if code != 0 or not gate_file.exists():
+        return code
+    failure = run_failure(read_contract(GateDecision, gate_file))
+    if failure is not None:
+        raise PipelineError(f"gate: {failure} (see {_relative(gate_file)})")
+    return 0
 
 
 def _train_worker(args: argparse.Namespace) -> int:
@@ -170,35 +186,113 @@ def _registered_model(wanted: str, project: Path, params: Params, scratch: Path)
 
 
 def _models(args: argparse.Namespace) -> int:
-    """List the registered versions (newest first) with their stages and test accuracy at
-    registration, and the local blessed model; or register the committed blessed model."""
-    from alexnet_pipeline.registry.blessed_store import read_blessed
-    from alexnet_pipeline.registry.gto_tags import register_blessed, versions
-
+    """`alexnet models ACTION`: list, register, history, rollback or card."""
     project = _project(args)
     params = load_params(_relative(project / PARAMS_FILE))
-    if args.action == "register":
-        version, new = register_blessed(project, project / params.paths.blessed)
-        if version is None:
-            raise PipelineError(f"{params.paths.blessed}: nothing is blessed yet; run the pipeline first (make run)")
-        print(f"registered {version} (stage production)" if new else f"{version} is registered already")
-        return 0
+    actions = {"list": _list_models, "register": _register_model, "history": _model_history,
+               "rollback": _rollback_model, "card": _model_card}
+    if args.action in ("rollback", "card") and not args.version:
+        raise PipelineError(f"alexnet models {args.action} needs a VERSION (v1.0.0, 1, production or latest)")
+    return actions[args.action](args, project, params)
+
+
+def _register_model(args: argparse.Namespace, project: Path, params: Params) -> int:
+    """Register the committed blessed model as a GTO version on HEAD."""
+    from alexnet_pipeline.registry.gto_tags import register_blessed
+
+    version, new = register_blessed(project, project / params.paths.blessed)
+    if version is None:
+        raise PipelineError(f"{params.paths.blessed}: nothing is blessed yet; run the pipeline first (make run)")
+    print(f"registered {version} (stage production)" if new else f"{version} is registered already")
+    return 0
+
+
+def _list_models(args: argparse.Namespace, project: Path, params: Params) -> int:
+    """The registered versions (newest first) with their stages, test accuracy at registration
+    and where their model card is, and the local blessed model."""
+    from alexnet_pipeline.registry.blessed_store import CARD_MARKDOWN_FILE, read_blessed
+    from alexnet_pipeline.registry.gto_tags import versions
+
     local = read_blessed(project / params.paths.blessed)
-    rows = [{**item, "accuracy": _committed_accuracy(project, item["commit"], params.paths.gate)}
-            for item in versions(project)]
+    local_card = str(params.paths.blessed / CARD_MARKDOWN_FILE)
+    rows = [{**item, "accuracy": _committed_accuracy(project, item["commit"], params.paths.gate),
+             "card": local_card if local and local.version.version == item["version"]
+             else f"alexnet models card {item['version']}"} for item in versions(project)]
     if args.json:
-        print(json.dumps({"versions": rows, "local_blessed": local.version.version if local else None}))
+        print(json.dumps({"versions": rows, "local_blessed": local.version.version if local else None,
+                          "local_card": local_card if local else None}))
         return 0
-    print(f"{'version':<10} {'stages':<12} {'commit':<10} {'accuracy':<9} registered")
+    print(f"{'version':<10} {'stages':<12} {'commit':<10} {'accuracy':<9} {'registered':<26} model card")
     for row in rows:
         accuracy = f"{row['accuracy']:.4f}" if row["accuracy"] is not None else "-"
         print(f"{row['version']:<10} {','.join(row['stages']) or '-':<12} {row['commit'][:10]:<10} {accuracy:<9} "
-              f"{row['created_at']}")
+              f"{row['created_at']:<26} {row['card']}")
     if local is not None and local.version.version not in {row["version"] for row in rows}:
-        print(f"{local.version.version:<10} {'(local)':<12} {'-':<10} {local.version.accuracy:<9.4f} not registered: "
-              "commit dvc.lock, then `alexnet models register`")
+        print(f"{local.version.version:<10} {'(local)':<12} {'-':<10} {local.version.accuracy:<9.4f} "
+              f"{'not registered':<26} {local_card}")
+        print("commit dvc.lock, then `alexnet models register`")
     if not rows and local is None:
         print("no model is blessed or registered yet")
+    return 0
+
+
+def _model_history(args: argparse.Namespace, project: Path, params: Params) -> int:
+    """Every gate decision and rollback, oldest first; with --at, the version serving then."""
+    from alexnet_pipeline.registry.history import blessing, parse_time, read_history, serving_at
+
+    events = read_history(project / params.paths.history)
+    if args.at is not None:
+        when = parse_time(args.at)
+        event = serving_at(events, when)
+        serving = event.serving_version if event else None
+        promoted = blessing(events, serving) if serving else None
+        answer = {"at": when.isoformat(), "serving_version": serving, "since": event.time if event else None,
+                  "data_fingerprint": promoted.data_fingerprint if promoted else None,
+                  "accuracy": promoted.accuracy if promoted else None}
+        if args.json:
+            print(json.dumps(answer))
+        elif serving is None:
+            print(f"at {answer['at']} no model was serving" + (f" (the last event before: {event.time})" if event else
+                                                                " (the history starts later)"))
+        else:
+            data = (answer["data_fingerprint"] or "unknown")[:12]
+            print(f"at {answer['at']} {serving} was serving (since {event.time}); it was trained on data version "
+                  f"{data}, test accuracy {answer['accuracy']}")
+        return 0
+    if args.json:
+        print(json.dumps([event.model_dump(mode="json") for event in events]))
+        return 0
+    print(f"{'time':<26} {'outcome':<16} {'version':<9} {'serving':<9} {'data':<13} {'accuracy':<9} note")
+    for event in events:
+        accuracy = f"{event.accuracy:.4f}" if event.accuracy is not None else "-"
+        print(f"{event.time:<26} {event.outcome:<16} {event.version or '-':<9} {event.serving_version or '-':<9} "
+              f"{(event.data_fingerprint or '-')[:12]:<13} {accuracy:<9} {event.message}")
+    if not events:
+        print(f"no gate decision yet ({params.paths.history} is empty): run the pipeline first (make run)")
+    return 0
+
+
+def _rollback_model(args: argparse.Namespace, project: Path, params: Params) -> int:
+    """Put a registered version back as the blessed and serving model."""
+    from alexnet_pipeline.registry.rollback import rollback
+
+    paths = params.paths
+    event = rollback(project, project / paths.blessed, project / paths.serving, project / paths.history,
+                     args.version, args.reason or "")
+    print(f"rolled back to {event.version} (was {event.replaced or 'nothing'}); stage production is on "
+          f"{event.version}. The next run gates against it; commit {paths.history} to keep the record.")
+    return 0
+
+
+def _model_card(args: argparse.Namespace, project: Path, params: Params) -> int:
+    """Print a registered version's model card (from the local blessed store or its commit)."""
+    from alexnet_pipeline.registry.blessed_store import CARD_MARKDOWN_FILE
+
+    with tempfile.TemporaryDirectory() as scratch:
+        card = _registered_model(args.version, project, params, Path(scratch)) / CARD_MARKDOWN_FILE
+        if not card.is_file():
+            raise PipelineError(f"version {args.version} has no model card: it was blessed before cards existed")
+        print(card.read_text(encoding="utf-8"), end="")
     return 0
 
 
@@ -267,10 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--version", help="score with a registered model: a version (v2.0.0), a stage "
                          "(production) or latest")
 
-    models = command("models", _models, "list the registered model versions, or register the blessed one")
-    models.add_argument("action", nargs="?", choices=["list", "register"], default="list",
-                        help="list (default), or register the committed blessed model as a GTO version")
-    models.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    models = command("models", _models, "list, register, roll back model versions; their history and cards")
+    models.add_argument("action", nargs="?", choices=["list", "register", "history", "rollback", "card"],
+                        default="list", help="list (default); register the committed blessed model as a GTO "
+                        "version; history of gate decisions and rollbacks; rollback VERSION; card VERSION")
+    models.add_argument("version", nargs="?", help="for rollback and card: a version (v1.0.0 or 1), a stage "
+                        "(production) or latest")
+    models.add_argument("--reason", help="rollback: why, kept in the history (required)")
+    models.add_argument("--at", metavar="TIME", help="history: which version was serving at TIME "
+                        "(ISO 8601; local time unless it has a zone)")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 

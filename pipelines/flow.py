@@ -32,6 +32,7 @@ from alexnet_pipeline.core.contracts import GateDecision, read_contract
 from alexnet_pipeline.core.dvc_command import LOCK_FILE, dvc_command
 from alexnet_pipeline.core.stage_runner import JOURNAL_ENV, StageRecord, stage_record
 from alexnet_pipeline.errors import ConfigError, PipelineError
+from alexnet_pipeline.registry.gate import run_failure
 from pipelines import post_steps, publish
 from pipelines.commands import Finished, run_logged
 from pipelines.exits import exit_is_failure, quiet_pipeline_errors
@@ -191,11 +192,9 @@ def final_state(decision: GateDecision, outcome: dict[str, str]) -> dict[str, st
     """The outcome when the model was promoted (or is the blessed one already); Completed with a
     "not promoted" message, or Failed, as `gate.on_reject` chooses, when it was rejected; Failed
     when the data drifted under `drift.on_drift: fail`."""
-    if decision.drift.drifted and decision.drift.on_drift == "fail":
-        return Failed(message=f"data drifted (drift.on_drift: fail): {'; '.join(decision.drift.findings)}; "
-                              f"{decision.message}")
+    failure = run_failure(decision)
+    if failure is not None:
+        return Failed(message=failure)
     if decision.status != "rejected":
         return outcome
-    if decision.on_reject == "fail":
-        return Failed(message=decision.message)
     return Completed(message=decision.message, data=outcome)

@@ -1,13 +1,15 @@
 """gate: decide whether this run's model replaces the blessed one, and report data drift.
 
 The candidate (the `evaluate.model` model) must reach `gate.min_accuracy` (and
-`gate.min_class_recall`), must not lose more than `gate.max_regression` accuracy against the
-blessed model, both scored on this run's test split, and with `drift.on_drift: fail` must come
-from data that did not drift. Writes `paths.drift` (this dataset against the blessed model's:
+`gate.min_class_recall`), must not be worse than the blessed model beyond noise and by more than
+`gate.max_regression` (both scored on the same test images and compared image by image:
+McNemar's test at `gate.alpha`, with a bootstrap interval of the difference), must not have the
+weights of a version rolled back out of serving, and with `drift.on_drift: fail` must come from
+data that did not drift. Writes `paths.drift` (this dataset against the blessed model's:
 classes, class balance, image size/format/brightness, files, leakage across versions, embedding
 MMD) and `paths.gate` (the decision, the checks, both models' figures, the versions). A promoted
-candidate replaces `paths.blessed` (a persisted DVC output), which export serves; otherwise the
-blessed model stays in place. Each image's split is read from preprocess's `split_table.csv`,
+candidate replaces `paths.blessed` (a persisted DVC output), which export serves, with its model
+card; otherwise the blessed model stays in place. Every decision is appended to `paths.history`. Each image's split is read from preprocess's `split_table.csv`,
 never assigned again, so drift and the blessed reference see the split the shards hold.
 """
 
@@ -21,22 +23,37 @@ import numpy as np
 import pandas as pd
 
 from alexnet_pipeline.config import DriftConfig, Params
-from alexnet_pipeline.core.artifacts import MANIFEST_FILE, SHARDS_FILE, SPLIT_TABLE_FILE
+from alexnet_pipeline.core.artifacts import (
+    LAYOUT_FILE,
+    MANIFEST_FILE,
+    PREDICTIONS_FILE,
+    SHARDS_FILE,
+    SPLIT_TABLE_FILE,
+    TRAIN_SUMMARY_FILE,
+)
 from alexnet_pipeline.core.contracts import (
     ClassNames,
+    ContractError,
+    DatasetLayout,
     DriftReport,
     EvaluationMetrics,
     GateDecision,
+    HistoryEvent,
+    PredictionRow,
     SplitRow,
+    TrainSummary,
+    ValidationReport,
     read_contract,
     read_rows,
     write_contract,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.drift.comparison import compare_versions
-from alexnet_pipeline.drift.dataset_table import dataset_table, read_table
+from alexnet_pipeline.drift.dataset_table import data_fingerprint, dataset_table, read_table
 from alexnet_pipeline.drift.embeddings import embed_files, sample_rows
-from alexnet_pipeline.evaluation.scoring import test_metrics
+from alexnet_pipeline.evaluation.classification import classification_metrics
+from alexnet_pipeline.evaluation.paired_comparison import compare_paired
+from alexnet_pipeline.evaluation.scoring import predict_test_split
 from alexnet_pipeline.input.tfrecords import ShardFormat
 from alexnet_pipeline.registry.blessed_store import (
     BlessedModel,
@@ -47,9 +64,17 @@ from alexnet_pipeline.registry.blessed_store import (
     write_blessed,
 )
 from alexnet_pipeline.registry.gate import decide, figures
+from alexnet_pipeline.registry.history import (
+    append_event,
+    now_utc,
+    read_history,
+    rolled_back_weights,
+)
+from alexnet_pipeline.reporting.model_card import build_card, card_markdown
 from alexnet_pipeline.training.model import load_model
 
 log = logging.getLogger(__name__)
+SOURCE_KEYS = ("source", "dataset", "competition", "version", "path")  # the data's origin in layout.json
 
 
 def current_table(params: Params) -> pd.DataFrame:
@@ -75,24 +100,73 @@ def drift_report(table: pd.DataFrame, blessed: BlessedModel | None, embeddings: 
             "current": current, **body, "on_drift": cfg.on_drift}
 
 
+def candidate_right(params: Params) -> dict[str, bool]:
+    """Whether evaluate's prediction of each test image (by path) was right."""
+    rows = read_rows(PredictionRow, params.paths.eval_plots / PREDICTIONS_FILE)
+    return {row.path: row.predicted == row.actual for row in rows}
+
+
 def rescore(blessed: BlessedModel, model: keras.Model, labels: list[str], shards: ShardFormat,
-            params: Params) -> tuple[dict[str, Any] | None, str]:
-    """The blessed model's figures on this run's test split, and how they were obtained (or why
-    they could not be: other classes or another input size)."""
+            params: Params, candidate: dict[str, bool]) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    """The blessed model's figures on this run's test split, its paired comparison with the
+    candidate (`candidate`: right or wrong per image), and how they were obtained (or why they
+    could not be: other classes or another input size)."""
     version = blessed.version.version
     if blessed.labels != labels:
-        return None, (f"the blessed {version} was trained on classes {blessed.labels}, this data has {labels}: "
-                      "its accuracy does not compare, so the regression check is skipped")
+        return None, None, (f"the blessed {version} was trained on classes {blessed.labels}, this data has {labels}: "
+                            "its accuracy does not compare, so the regression check is skipped")
     if blessed.version.image_size != shards.image_size:
-        return None, (f"the blessed {version} takes {blessed.version.image_size}px images, this run "
-                      f"{shards.image_size}px: the regression check is skipped")
-    metrics = test_metrics(model, params.paths.processed, params.evaluate.batch_size, params.evaluate.ten_crop,
-                           params.base.seed, labels)
-    return figures(metrics, version), f"the blessed {version} rescored on this run's test split ({metrics['num_examples']} images)"
+        return None, None, (f"the blessed {version} takes {blessed.version.image_size}px images, this run "
+                            f"{shards.image_size}px: the regression check is skipped")
+    true, probabilities, _, keys = predict_test_split(model, params.paths.processed, params.evaluate.batch_size,
+                                                      params.evaluate.ten_crop, params.base.seed)
+    if sorted(keys) != sorted(candidate):
+        raise ContractError(f"{params.paths.eval_plots / PREDICTIONS_FILE} lists other images than the test shards; "
+                            "rerun evaluate (dvc repro evaluate)")
+    blessed_right = dict(zip(keys, (probabilities.argmax(axis=1) == true).tolist(), strict=True))
+    order = sorted(keys)
+    comparison = compare_paired(np.array([candidate[key] for key in order]), np.array([blessed_right[key] for key in order]),
+                                1 - params.gate.alpha, params.gate.resamples, params.base.seed)
+    metrics = classification_metrics(true, probabilities, labels)
+    return (figures(metrics, version), comparison,
+            f"the blessed {version} rescored on this run's test split ({metrics['num_examples']} images)")
+
+
+def rolled_back_note(digest: str, history: list[HistoryEvent]) -> str | None:
+    """Why the candidate may not be promoted when a rollback took its weights out of serving."""
+    rollback = rolled_back_weights(history).get(digest)
+    if rollback is None:
+        return None
+    return (f"the candidate has the weights of {rollback.replaced}, rolled back to {rollback.version} at "
+            f"{rollback.time} ({rollback.message}); train a new model to replace {rollback.version}")
+
+
+def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Images by split (train, val, test) and class."""
+    counts = table.groupby(["split", "label"]).size()
+    return {split: {label: int(n) for label, n in counts[split].items()}
+            for split in ("train", "val", "test") if split in counts.index.get_level_values(0)}
+
+
+def model_card(params: Params, version: dict[str, Any], blessed_at: str, table: pd.DataFrame,
+               metrics: dict[str, Any], drift: dict[str, Any], decision: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The newly blessed version's card, from this run's contracts, and its Markdown."""
+    paths = params.paths
+    layout = read_contract(DatasetLayout, paths.raw / LAYOUT_FILE).model_dump(mode="json")
+    summary_file = paths.train_logs / TRAIN_SUMMARY_FILE
+    card = build_card(
+        version, blessed_at, source={key: layout[key] for key in SOURCE_KEYS if layout.get(key) not in (None, "")},
+        counts=split_counts(table), metrics=metrics,
+        summary=read_contract(TrainSummary, summary_file).model_dump(mode="json") if summary_file.exists() else None,
+        model_params=params.model.model_dump(mode="json"), train_params=params.train.model_dump(mode="json"),
+        image_size=params.base.image_size, resize=params.preprocess.resize, drift=drift,
+        validation_leakage=len(read_contract(ValidationReport, paths.validation_report).leakage),
+        decision=decision, confidence=1 - params.gate.alpha)
+    return card, card_markdown(card)
 
 
 def main(params: Params) -> None:
-    """Gate the candidate against paths.blessed; write paths.gate and paths.drift."""
+    """Gate the candidate against paths.blessed; write paths.gate and paths.drift, append to paths.history."""
     paths = params.paths
     metrics = read_contract(EvaluationMetrics, paths.metrics).model_dump(mode="json")
     labels = read_contract(ClassNames, paths.labels).root
@@ -101,26 +175,39 @@ def main(params: Params) -> None:
     files = [paths.raw / path for path in sample_rows(table, params.drift.sample_size, params.base.seed)["path"]]
     candidate = load_model(params.scored_model)
     blessed = read_blessed(paths.blessed)
-    blessed_figures, note, embeddings = None, "nothing is blessed yet: the candidate is judged on the thresholds", None
+    history = read_history(paths.history)
+    blessed_figures, comparison, embeddings = None, None, None
+    note = "nothing is blessed yet: the candidate is judged on the thresholds"
     if blessed is not None:
         blessed_model = load_model(blessed.model_file)
         embeddings = embed_files(blessed_model, files, *blessed.input_format())
-        blessed_figures, note = rescore(blessed, blessed_model, labels, shards, params)
+        blessed_figures, comparison, note = rescore(blessed, blessed_model, labels, shards, params,
+                                                    candidate_right(params))
     drift = drift_report(table, blessed, embeddings, params.drift, params.base.seed)
     digest = weights_digest(candidate)
     number = blessed.version.number + 1 if blessed else 1
+    same = blessed is not None and digest == blessed.version.weights_sha256
     decision = decide(figures(metrics, None), blessed_figures, note, blessed.version.version if blessed else None,
-                      version_name(number), blessed is not None and digest == blessed.version.weights_sha256,
-                      drift, params.gate, params.drift)
+                      version_name(number), same, drift, params.gate, params.drift, comparison,
+                      None if same else rolled_back_note(digest, history))
+    now, fingerprint = now_utc(), data_fingerprint(table)
     if decision["promoted"]:
-        write_blessed(paths.blessed, params.scored_model, labels, paths.processed / SHARDS_FILE, {
-            "version": version_name(number), "number": number, "weights_sha256": digest, "classes": labels,
-            "image_size": shards.image_size, "accuracy": metrics["accuracy"], "loss": metrics["loss"],
-            "images": len(table)}, table, embed_files(candidate, files, shards, params.preprocess.resize))
+        version = {"version": version_name(number), "number": number, "weights_sha256": digest, "classes": labels,
+                   "image_size": shards.image_size, "accuracy": metrics["accuracy"], "loss": metrics["loss"],
+                   "images": len(table), "data_fingerprint": fingerprint}
+        write_blessed(paths.blessed, params.scored_model, labels, paths.processed / SHARDS_FILE, version, table,
+                      embed_files(candidate, files, shards, params.preprocess.resize),
+                      model_card(params, version, now, table, metrics, drift, decision))
     else:
         ensure_exists(paths.blessed)
     write_contract(paths.drift, DriftReport, drift)
     write_contract(paths.gate, GateDecision, decision)
+    append_event(paths.history, {
+        "time": now, "event": "gate", "outcome": decision["status"],
+        "version": decision["candidate"]["version"] or (decision["serving_version"] if same else None),
+        "serving_version": decision["serving_version"], "data_fingerprint": fingerprint,
+        "accuracy": metrics["accuracy"], "weights_sha256": digest, "replaced": None,
+        "replaced_weights_sha256": None, "message": decision["message"]})
     for finding in drift["findings"]:
         log.warning("drift: %s", finding)
     (log.info if decision["status"] != "rejected" else log.warning)("gate: %s", decision["message"])

@@ -5,8 +5,9 @@ run, and its headline figures in Markdown for terminals and CI.
 checks) and the data drift against the blessed model's data, then gathers the data source and counts, the validation result (linking the Data
 Docs), the params, the model's layers, the training curves and summary, the test metrics with
 the confusion matrix and per-class table, sample predictions right and wrong, and the metrics
-diff against the last commit (read through DVC). `paths.report_markdown` has the metrics, their
-diff, the per-class table and the validation counts.
+diff against the last commit (read through DVC), and the blessed model's card. `paths.report_markdown`
+has the metrics, their diff, the per-class table and the validation counts; `paths.model_card` is
+the blessed version's card (from the blessed store, where the gate wrote it when it blessed it).
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from alexnet_pipeline.core.contracts import (
     read_contract,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.registry.blessed_store import read_blessed
 from alexnet_pipeline.reporting import charts, gate_summary, report_parts
+from alexnet_pipeline.reporting.model_card import NO_CARD, card_markdown
 from alexnet_pipeline.reporting.training_history import read_history
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
                   model: dict[str, Any] | None = None, summary: dict[str, Any] | None = None,
                   samples: list[dict[str, Any]] = (), diff: list[dict[str, Any]] = (),
                   baseline_note: str = "", gate: dict[str, Any] | None = None,
-                  drift: dict[str, Any] | None = None) -> str:
+                  drift: dict[str, Any] | None = None, card: dict[str, Any] | None = None) -> str:
     """The report's HTML from the run's results; images are embedded as data URIs, and
     `data_docs` is the link (relative to the report) to the GX Data Docs."""
     environment = jinja2.Environment(
@@ -73,6 +76,7 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         precision=report_parts.precision_text(summary) if summary else "",
         gate=gate, drift=drift, drift_tests=report_parts.drift_tests(drift) if drift else [],
         drift_chart=charts.drift_charts(drift) if drift and drift["reference"] is not None else "",
+        card=card,
     )
 
 
@@ -92,6 +96,9 @@ def main(params: Params) -> None:
     validation = read_plain(ValidationReport, paths.validation_report)
     gate, drift = read_plain(GateDecision, paths.gate), read_plain(DriftReport, paths.drift)
     summary = read_optional(TrainSummary, paths.train_logs / TRAIN_SUMMARY_FILE)
+    blessed = read_blessed(paths.blessed)
+    card = blessed.card() if blessed else None
+    card_data = card.model_dump(mode="json") if card else None
     old_metrics, baseline_note = report_parts.committed_metrics(paths.metrics)
     diff = report_parts.metrics_diff(old_metrics, metrics)
     predictions = paths.eval_plots / PREDICTIONS_FILE
@@ -106,12 +113,13 @@ def main(params: Params) -> None:
         history=read_history(paths.train_logs),
         data_docs=os.path.relpath(paths.data_docs / "index.html", paths.report.parent),
         model=read_optional(ModelSummary, paths.train_logs / MODEL_SUMMARY_FILE), summary=summary,
-        samples=samples, diff=diff, baseline_note=baseline_note, gate=gate, drift=drift,
+        samples=samples, diff=diff, baseline_note=baseline_note, gate=gate, drift=drift, card=card_data,
     )
     atomic.write_text(paths.report, html)
     atomic.write_text(paths.report_markdown, report_parts.render_markdown(
         params.report.title, metrics, diff, baseline_note, validation, summary, gate_summary.gate_markdown(gate, drift)))
-    log.info("report written to %s and %s", paths.report, paths.report_markdown)
+    atomic.write_text(paths.model_card, card_markdown(card_data) if card_data else NO_CARD)
+    log.info("report written to %s, %s and %s", paths.report, paths.report_markdown, paths.model_card)
 
 
 if __name__ == "__main__":

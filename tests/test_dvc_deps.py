@@ -176,7 +176,7 @@ def test_a_folder_in_place_of_its_files_is_named_both_ways(tmp_path: Path) -> No
 def test_deps_out_of_order_are_named(tmp_path: Path) -> None:
     text = with_deps(exact_dvc_yaml(), "export", remove=("stages/export.py",))
     text = text.replace("      - ${paths.blessed}\n",
-                        "      - ${paths.blessed}\n      - stages/export.py\n")
+                        "      - ${paths.blessed}\n      - stages/export.py\n", 1)  # export's, not report's
     diff = planted_diff(tmp_path, text, "export")
     assert (diff.missing, diff.needless, diff.reordered) == ([], [], True)
     assert rewrite(REPO_ROOT, text) == exact_dvc_yaml()

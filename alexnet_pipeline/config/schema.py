@@ -97,6 +97,10 @@ class PathsConfig(_Section):
     gate: NonEmptyPath = Field(
         description="the gate's decision: promoted or not, both models' figures, reasons, versions")
     drift: NonEmptyPath = Field(description="data drift between the blessed model's dataset and this one")
+    history: NonEmptyPath = Field(
+        description="every gate decision and rollback, one JSON line each (kept between runs, in git)")
+    model_card: NonEmptyPath = Field(
+        description="the blessed model's card: intended use, data, metrics with intervals, recipe, limits")
 
     @model_validator(mode="after")
     def _apart(self) -> PathsConfig:
@@ -280,7 +284,12 @@ class GateConfig(_Section):
     min_class_recall: Float | None = Field(
         ge=0, le=1, description="every class's test recall must reach it (e.g. 0.3); null: off")
     max_regression: Float = Field(
-        ge=0, le=1, description="accuracy it may lose against the blessed model, both scored on this run's test split")
+        ge=0, le=1, description="accuracy it may lose against the blessed model; a larger drop blocks only if beyond "
+                                "noise (gate.alpha)")
+    alpha: Float = Field(
+        gt=0, lt=1, description="a drop is beyond noise when McNemar's paired test gives p < alpha; "
+                                "the interval shown is at 1 - alpha")
+    resamples: Int = Field(ge=100, description="bootstrap resamples of the test images behind the interval")
     on_reject: Literal["warn", "fail"] = Field(
         description="the run's final state when the candidate is not promoted; warn: it completes, not promoted")
 

@@ -138,6 +138,17 @@ class SplitRow(Contract):
     label: str = Field(description="the image's class name")
 
 
+class PredictionRow(Contract):
+    """A row of `predictions.csv` in `paths.eval_plots`: one test image's prediction
+    (evaluate -> gate, report)."""
+
+    path: str = Field(description="the image's path relative to paths.raw")
+    actual: str = Field(description="its class name")
+    predicted: str = Field(description="the most probable class")
+    p_predicted: float = Field(description="the predicted class's probability")
+    p_actual: float = Field(description="the true class's probability")
+
+
 class TrainSummary(Contract):
     """`summary.json` in `paths.train_logs` (train -> evaluate, report)."""
 
@@ -249,6 +260,9 @@ class BlessedVersion(Contract):
     accuracy: float = Field(description="test accuracy when blessed, 0..1")
     loss: float = Field(description="test cross-entropy loss when blessed")
     images: int = Field(description="images of the dataset it was blessed on, all splits")
+    data_fingerprint: Annotated[str | None, Field(
+        description="SHA-256 of the dataset it was blessed on (each image's split, class and "
+                    "content hash): its data version; null in stores blessed before it existed")] = None
 
 
 class ModelFigures(Contract):
@@ -272,6 +286,23 @@ class DriftSummary(Contract):
         description="drift.on_drift: warn reports drift, fail blocks promotion")
 
 
+class PairedComparison(Contract):
+    """`comparison` in `paths.gate`: candidate and blessed model scored on the same test images,
+    image by image."""
+
+    images: int = Field(description="test images both models were scored on")
+    difference: float = Field(description="candidate's accuracy minus the blessed model's, -1..1")
+    interval: list[float] = Field(
+        description="bootstrap interval of the difference over the images, [low, high], at `confidence`")
+    confidence: float = Field(description="the interval's level, 1 - gate.alpha")
+    resamples: int = Field(description="bootstrap resamples behind the interval (gate.resamples)")
+    candidate_only: int = Field(description="images only the candidate classifies right")
+    blessed_only: int = Field(description="images only the blessed model classifies right")
+    test: Literal["McNemar exact"] = Field(description="the paired test behind p_value")
+    p_value: float = Field(
+        description="two-sided p-value of \"both are equally accurate\" from the disagreements")
+
+
 class GateDecision(Contract):
     """`paths.gate` (gate -> report, the flow, `alexnet models register`)."""
 
@@ -289,14 +320,59 @@ class GateDecision(Contract):
                     "null when nothing was blessed or it could not be compared")
     blessed_note: str = Field(
         description="how the blessed model was compared, or why it could not be")
+    comparison: PairedComparison | None = Field(
+        description="the paired comparison behind the regression check; null without a comparable blessed model")
     serving_version: str | None = Field(
         description="the blessed version after this run, which export serves; "
                     "null when nothing is blessed")
     thresholds: dict[str, float | None] = Field(
-        description="gate.min_accuracy, min_class_recall (null: off) and max_regression as applied")
+        description="gate.min_accuracy, min_class_recall (null: off), max_regression and alpha as applied")
     on_reject: Literal["warn", "fail"] = Field(
         description="gate.on_reject: whether a rejection only warns or fails the run")
     drift: DriftSummary = Field(description="the drift findings the gate took into account")
+
+
+class HistoryEvent(Contract):
+    """One line of `paths.history`: a gate decision or a rollback (gate, `alexnet models
+    rollback` -> `alexnet models history`, the next gate)."""
+
+    time: str = Field(description="when it happened, ISO 8601 in UTC")
+    event: Literal["gate", "rollback"] = Field(description="a gate decision or a rollback")
+    outcome: Literal["promoted", "rejected", "already blessed", "rolled back"] = Field(
+        description="the gate's status, or rolled back")
+    version: str | None = Field(
+        description="the version it is about: the promoted candidate's or the one rolled back to; "
+                    "null for a candidate that was not promoted")
+    serving_version: str | None = Field(description="the blessed (serving) version after it")
+    data_fingerprint: str | None = Field(
+        description="the data version: the candidate's dataset, or the dataset the version rolled back to was blessed on")
+    accuracy: float | None = Field(description="the candidate's test accuracy, or the rolled-back-to version's when blessed")
+    weights_sha256: str | None = Field(description="the candidate's (or the rolled-back-to version's) weights digest")
+    replaced: str | None = Field(
+        description="a rollback: the version it took out of serving; its weights are never promoted again")
+    replaced_weights_sha256: str | None = Field(description="a rollback: the replaced version's weights digest")
+    message: str = Field(description="the gate's message, or the rollback's reason")
+
+
+class ModelCard(Contract):
+    """`model_card.json` in `paths.blessed` (rendered as `paths.model_card`): what a blessed
+    version is for, what data it saw, how well it does with what uncertainty, how it was trained
+    and its known limits (gate -> report, `alexnet models card`)."""
+
+    version: str = Field(description="the blessed version, vN.0.0")
+    blessed_at: str = Field(description="when the gate blessed it, ISO 8601 in UTC")
+    intended_use: str = Field(description="what the model is for, and what it is not for")
+    data: dict[str, Any] = Field(
+        description="source, dataset, data_fingerprint, images, and counts by split and class")
+    metrics: dict[str, Any] = Field(
+        description="test accuracy with its interval and confidence, loss, top5_accuracy, "
+                    "macro_f1, images, and per class: recall with its interval, precision, support")
+    training: dict[str, Any] = Field(
+        description="the recipe (model and train params), epochs run, the scored epoch, precision and hardware")
+    findings: dict[str, Any] = Field(
+        description="drift findings against the previous blessed data, leakage across versions and within this one")
+    gate: dict[str, Any] = Field(description="the gate's message and its paired comparison (null for the first)")
+    limits: list[str] = Field(description="known limits, one sentence each")
 
 
 class DriftReport(Contract):

@@ -3,6 +3,7 @@ compares and what the blessed store keeps of the blessed model's data."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -56,3 +57,12 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
     table[TABLE_COLUMNS].to_csv(path, index=False)
+
+
+def data_fingerprint(table: pd.DataFrame) -> str:
+    """The dataset's version: SHA-256 over each image's split, class and content hash, in sorted
+    order, so that renamed or reordered files keep it and any moved, relabelled or changed image
+    changes it."""
+    lines = sorted(f"{split}\t{label}\t{sha}" for split, label, sha in
+                   zip(table["split"], table["label"], table["sha256"], strict=True))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

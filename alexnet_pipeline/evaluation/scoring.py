@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from alexnet_pipeline.core.contracts import TrainSummary
+from alexnet_pipeline.core.contracts import PredictionRow, TrainSummary
 from alexnet_pipeline.evaluation.classification import classification_metrics
 from alexnet_pipeline.input.reader import make_dataset
 from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
@@ -64,7 +64,7 @@ def csv_text(header: list[str], rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-PREDICTION_COLUMNS = ["path", "actual", "predicted", "p_predicted", "p_actual"]
+PREDICTION_COLUMNS = list(PredictionRow.model_fields)  # path, actual, predicted, p_predicted, p_actual
 
 
 def prediction_rows(true: np.ndarray, probabilities: np.ndarray, keys: list[str], classes: list[str],

@@ -2,7 +2,7 @@
 (a DVC output with `persist: true`, so DVC does not delete it before the gate runs).
 
 It holds the model file, its labels and shard format (what export and `alexnet predict` need),
-`version.json`, and its dataset's reference: every image's split, class, hash, size, format and
+`version.json`, its model card (`model_card.json`, and as Markdown), and its dataset's reference: every image's split, class, hash, size, format and
 brightness (`reference.csv`) and a fixed-size sample of embeddings (`embeddings.npy`).
 """
 
@@ -21,6 +21,7 @@ from alexnet_pipeline.core import atomic
 from alexnet_pipeline.core.contracts import (
     BlessedVersion,
     ClassNames,
+    ModelCard,
     ShardLayout,
     read_contract,
     write_contract,
@@ -38,6 +39,8 @@ SHARDS_FILE = "shards.json"
 VERSION_FILE = "version.json"
 REFERENCE_FILE = "reference.csv"
 EMBEDDINGS_FILE = "embeddings.npy"
+CARD_FILE = "model_card.json"
+CARD_MARKDOWN_FILE = "model_card.md"
 EMPTY_NOTE = "README.txt"
 EMPTY_TEXT = "No model has been blessed yet: the gate has not promoted any candidate (see paths.gate).\n"
 
@@ -73,6 +76,11 @@ class BlessedModel:
     def embeddings(self) -> np.ndarray:
         return np.load(self.folder / EMBEDDINGS_FILE)
 
+    def card(self) -> ModelCard | None:
+        """Its model card; None in a store blessed before cards existed."""
+        path = self.folder / CARD_FILE
+        return read_contract(ModelCard, path) if path.exists() else None
+
 
 def version_name(number: int) -> str:
     """The N-th blessed model's version in GTO's SemVer format."""
@@ -104,8 +112,9 @@ def ensure_exists(folder: Path) -> None:
 
 
 def write_blessed(folder: Path, model_file: Path, labels: list[str], shards_file: Path, version: dict[str, Any],
-                  reference: pd.DataFrame, embeddings: np.ndarray) -> BlessedModel:
-    """Replace the store with a newly blessed model, atomically: a failure leaves the old one."""
+                  reference: pd.DataFrame, embeddings: np.ndarray, card: tuple[dict[str, Any], str]) -> BlessedModel:
+    """Replace the store with a newly blessed model and its card (content and Markdown),
+    atomically: a failure leaves the old one."""
     with atomic.atomic_path(folder) as tmp:
         tmp.mkdir()
         shutil.copyfile(model_file, tmp / MODEL_FILE)
@@ -113,5 +122,7 @@ def write_blessed(folder: Path, model_file: Path, labels: list[str], shards_file
         write_contract(tmp / LABELS_FILE, ClassNames, labels)
         write_table(reference, tmp / REFERENCE_FILE)
         np.save(tmp / EMBEDDINGS_FILE, embeddings.astype(np.float32))
+        write_contract(tmp / CARD_FILE, ModelCard, card[0])
+        (tmp / CARD_MARKDOWN_FILE).write_text(card[1], encoding="utf-8")
         written = write_contract(tmp / VERSION_FILE, BlessedVersion, version)
     return BlessedModel(folder, written)

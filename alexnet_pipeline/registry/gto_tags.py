@@ -45,11 +45,11 @@ def _gto_call(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
 
 def versions(repo: Path) -> list[dict[str, Any]]:
     """Registered versions, newest first: version, commit, created_at, and stages assigned now."""
+    if not (repo / ".git").exists():
+        return []
     from gto import api
     from gto.exceptions import ArtifactNotFound
 
-    if not (repo / ".git").exists():
-        return []
     try:
         found = _gto_call("read the tags", api.show, str(repo), ARTIFACT, registered_only=True)
     except ArtifactNotFound:  # no tag names the artifact yet
@@ -91,11 +91,21 @@ def register(repo: Path, version: str, commit: str) -> bool:
     _after_last_tag(repo)
     _gto_call(f"register {version}", api.register, str(repo), ARTIFACT, commit, version=version,
               message=f"Blessed {ARTIFACT} {version}", author=name, author_email=email)
-    _gto_call(f"assign {PRODUCTION} to {version}", api.assign, str(repo), ARTIFACT, PRODUCTION,
-              version=version, message=f"{ARTIFACT} {version} is the {PRODUCTION} model",
-              author=name, author_email=email)
-    log.info("registered %s@%s on %s, stage %s", ARTIFACT, version, commit[:10], PRODUCTION)
+    assign_production(repo, version, f"{ARTIFACT} {version} is the {PRODUCTION} model")
+    log.info("registered %s@%s on %s", ARTIFACT, version, commit[:10])
     return True
+
+
+def assign_production(repo: Path, version: str, message: str) -> None:
+    """Move the production stage to the registered `version` (a new `alexnet#production#N` tag),
+    also back to a version that held it before (a rollback): the newest assignment wins."""
+    from gto import api
+
+    name, email = _tagger(repo)
+    _after_last_tag(repo)
+    _gto_call(f"assign {PRODUCTION} to {version}", api.assign, str(repo), ARTIFACT, PRODUCTION,
+              version=version, message=message, force=True, author=name, author_email=email)
+    log.info("stage %s now on %s@%s", PRODUCTION, ARTIFACT, version)
 
 
 def register_blessed(repo: Path, blessed_folder: Path) -> tuple[str | None, bool]:
@@ -134,16 +144,20 @@ def resolve(repo: Path, wanted: str) -> str:
     raise RegistryError(f"model registry: no version {wanted!r}; registered: {known} (or a stage: {PRODUCTION})")
 
 
-def fetch_version(repo: Path, version: str, into: Path) -> Path:
-    """Download the registered `version`'s blessed-model folder from its commit (DVC's cache or
-    remote, as `dvc artifacts get` does) into `into`; return the folder."""
+def fetch_version(repo: Path, version: str, into: Path, path: Path | None = None) -> Path:
+    """Download the registered `version`'s blessed-model folder (or another DVC-tracked `path` at
+    its commit, such as the serving model) from DVC's cache or remote, as `dvc artifacts get`
+    does, into `into`; return `into`."""
     from dvc.api import DVCFileSystem, artifacts_show
     from dvc.exceptions import DvcException
+    from dvc_data.index import DataIndexError
 
+    what = f"{path} of {ARTIFACT}@{version}" if path else f"{ARTIFACT}@{version}"
     try:
         found = artifacts_show(ARTIFACT, version=version, repo=str(repo))
-        DVCFileSystem(str(repo), rev=found["rev"]).get(found["path"], str(into), recursive=True)
-    except DvcException as exc:
-        raise RegistryError(f"model registry: cannot fetch {ARTIFACT}@{version}: {exc}; is its data in the DVC "
+        source = path.as_posix() if path else found["path"]
+        DVCFileSystem(str(repo), rev=found["rev"]).get(source, str(into), recursive=True)
+    except (DvcException, DataIndexError, FileNotFoundError) as exc:
+        raise RegistryError(f"model registry: cannot fetch {what}: {exc}; is its data in the DVC "
                             "cache or remote (dvc pull)?") from None
     return into

@@ -24,6 +24,14 @@ def gate_markdown(decision: dict[str, Any], drift: dict[str, Any]) -> list[str]:
              f"| test accuracy | {_figure(candidate, 'accuracy')} | {_figure(blessed, 'accuracy')} |",
              f"| test loss | {_figure(candidate, 'loss')} | {_figure(blessed, 'loss')} |", "",
              f"Compared: {decision['blessed_note']}.", ""]
+    comparison = decision.get("comparison")
+    if comparison:
+        low, high = comparison["interval"]
+        lines += [(f"Paired on the same {comparison['images']} test images: difference **{comparison['difference']:+.4f}** "
+                  f"({comparison['confidence']:.0%} interval {low:+.4f} to {high:+.4f}), McNemar p = "
+                  f"**{comparison['p_value']:.3g}** (gate.alpha {decision['thresholds']['alpha']}); "
+                  f"{comparison['candidate_only']} images only the candidate gets right, "
+                  f"{comparison['blessed_only']} only the blessed."), ""]
     lines += [f"- {'pass' if check['passed'] else 'FAIL'} `{check['name']}`: {check['detail']}" for check in decision["checks"]]
     lines += ["", "## Data drift", ""]
     if drift["reference"] is None:

@@ -61,7 +61,7 @@ def test_models_prints_its_table_and_does_not_load_tensorflow(tmp_path: Path) ->
     code = ("import sys\nfrom alexnet_pipeline import cli\ntry:\n    cli.main(['models'])\n"
             "except SystemExit:\n    print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     done = run([sys.executable, "-c", code], cwd=tmp_path, env=_unquieted_env())
-    assert done.stdout.splitlines() == ["version    stages       commit     accuracy  registered",
+    assert done.stdout.splitlines() == ["version    stages       commit     accuracy  registered                 model card",
                                         "no model is blessed or registered yet", "False False"]
     assert done.stderr == ""
 
@@ -147,3 +147,27 @@ def test_predict_prints_one_json_line_per_image(tmp_path: Path, capsys, caplog, 
                                             "error": "not an image: Pillow cannot identify its content"}
     assert len(lines[0]["top"]) == 2
     assert "1 of 3 images could not be read" in caplog.text
+
+
+def test_models_history_rollback_and_card_refuse_clearly(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Before any run: no history to list, no version to roll back to; a missing VERSION, a
+    missing reason and a time that is not one are errors naming what to give."""
+    monkeypatch.chdir(tmp_path)
+    _project(tmp_path)
+    assert _main(["models", "history"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == ("no gate decision yet (reports/model_history.jsonl is "
+                                                        "empty): run the pipeline first (make run)")
+    assert _main(["models", "history", "--at", "2026-12-01T02:00Z", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"at": "2026-12-01T02:00:00+00:00", "serving_version": None,
+                                                   "since": None, "data_fingerprint": None, "accuracy": None}
+    for argv, message in (
+            (["models", "rollback"], "error: alexnet models rollback needs a VERSION (v1.0.0, 1, production or latest)"),
+            (["models", "card"], "error: alexnet models card needs a VERSION (v1.0.0, 1, production or latest)"),
+            (["models", "rollback", "v1.0.0"], ("error: rollback: give the reason with --reason TEXT; it is kept in "
+                                               "the model history")),
+            (["models", "history", "--at", "yesterday"], ("error: --at 'yesterday': not a time; give ISO 8601, e.g. "
+                                                         "2026-12-01T02:00 (local time) or 2026-12-01T02:00Z (UTC)")),
+            (["models", "rollback", "v1.0.0", "--reason", "bad"], ("error: model registry: no alexnet version is "
+             f"registered in {tmp_path}; `alexnet models register` registers a committed blessed model"))):
+        assert _main(argv) == 1, argv
+        assert capsys.readouterr().err.strip() == message

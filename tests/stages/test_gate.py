@@ -1,6 +1,8 @@
 """gate, the stage, on tiny real files: the blessed model is rescored on this run's test split (its
-stored accuracy is never trusted), the same candidate again is "already blessed" and changes
-nothing, and other classes or another input size skip the regression check, saying why.
+stored accuracy is never trusted) and compared with the candidate image by image, the same
+candidate again is "already blessed" and changes nothing, other classes or another input size
+skip the regression check, saying why, every decision is appended to the history, a promotion
+writes the model card, and weights a rollback took out of serving are refused.
 
 The models are 67 px AlexNets whose softmax layer always picks one class, so their test accuracy
 is known exactly: the test split holds 3 images of class `a` and 1 of class `b`, so the model
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 
 from alexnet_pipeline.config import Params, load_params
-from alexnet_pipeline.core.artifacts import MANIFEST_FILE
+from alexnet_pipeline.core.artifacts import LAYOUT_FILE, MANIFEST_FILE, PREDICTIONS_FILE
 from alexnet_pipeline.core.contracts import EvaluationMetrics, write_contract
 from alexnet_pipeline.evaluation import scoring
 from alexnet_pipeline.registry.blessed_store import weights_digest
@@ -51,14 +53,16 @@ def _write_raw(root: Path, classes: tuple[str, str] = ("a", "b")) -> None:
                             seed=100 * index + 10 * (split == "test") + i)
 
 
-def _params(root: Path, data: Path, processed: Path, size: int = SIZE, **paths: Path) -> Params:
+def _params(root: Path, data: Path, processed: Path, size: int = SIZE, settings: dict | None = None,
+            **paths: Path) -> Params:
     """Params with the data under `data`, the shards in `processed`, anything else (the blessed
-    store, gate.json, drift.json) under `root`, and `paths` overriding where models and metrics
-    are."""
+    store, gate.json, drift.json) under `root`, `paths` overriding where models and metrics
+    are, and `settings` changing SETTINGS."""
     overrides = {f"paths__{name}": str(path) for name, path in paths.items()}
-    return load_params(write_params(root, **SETTINGS, base__image_size=size,
+    return load_params(write_params(root, **{**SETTINGS, **(settings or {})}, base__image_size=size,
                                     paths__raw=str(data / "raw"),
                                     paths__validated=str(data / "validated"),
+                                    paths__validation_report=str(data / "validation.json"),
                                     paths__processed=str(processed), **overrides))
 
 
@@ -68,6 +72,13 @@ def _dataset(data: Path, classes: tuple[str, str] = ("a", "b")) -> None:
     (data / "validated").mkdir(parents=True)
     manifest = build_manifest(find_images(data / "raw"), data / "raw")
     manifest.to_csv(data / "validated" / MANIFEST_FILE, index=False)
+    counts = manifest.groupby(["split", "label"]).size()
+    (data / "raw" / LAYOUT_FILE).write_text(json.dumps({
+        "source": "local", "path": str(data / "raw"), "classes": sorted(set(manifest["label"])),
+        "splits": {split: {label: int(n) for label, n in counts[split].items()} for split in ("train", "test")}}))
+    (data / "validation.json").write_text(json.dumps({
+        "success": True, "policies": {}, "counts": {}, "invalid": [], "duplicates": [], "leakage": [],
+        "expectations": [], "class_expectations": []}))
 
 
 def _preprocess(data: Path, processed: Path, size: int = SIZE) -> None:
@@ -92,13 +103,15 @@ def _save_candidate(model: keras.Model, folder: Path, processed: Path, labels: l
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
     predictions = scoring.predict_test_split(model, processed, 64, False, SEED)
-    metrics, _ = evaluate(*predictions, labels, False)
+    metrics, files = evaluate(*predictions, labels, False)
+    (folder / "eval").mkdir()
+    (folder / "eval" / PREDICTIONS_FILE).write_text(files[PREDICTIONS_FILE])
     metrics["model"] = {"choice": "best", "path": str(folder / "model.keras"), "epoch": 1,
                         "epochs_run": 1, "best_epoch": 1, "best_loss": 0.5}
     write_contract(folder / "metrics.json", EvaluationMetrics, metrics)
     (folder / "labels.json").write_text(json.dumps(labels))
     return {"best_model": folder / "model.keras", "metrics": folder / "metrics.json",
-            "labels": folder / "labels.json"}
+            "labels": folder / "labels.json", "eval_plots": folder / "eval"}
 
 
 def _gate(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -114,9 +127,10 @@ class World:
     always_b: dict[str, Path]
     always_b_model: keras.Model
     blessed: Path  # the store after always_a was blessed: copied by each test
+    first: Params  # the run that blessed it
 
-    def params(self, root: Path, candidate: dict[str, Path]) -> Params:
-        return _params(root, self.data, self.processed, **candidate)
+    def params(self, root: Path, candidate: dict[str, Path], **settings: Any) -> Params:
+        return _params(root, self.data, self.processed, settings=settings, **candidate)
 
     def blessed_copy(self, root: Path) -> Path:
         store = self.params(root, self.always_a).paths.blessed
@@ -138,7 +152,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     decision, drift = _gate(first)
     assert decision["status"] == "promoted" and decision["serving_version"] == "v1.0.0"
     assert drift["reference"] is None
-    return World(root / "data", processed, always_a, always_b, always_b_model, first.paths.blessed)
+    return World(root / "data", processed, always_a, always_b, always_b_model, first.paths.blessed, first)
 
 
 def test_the_blessed_models_accuracy_is_rescored_not_read_from_its_version_file(
@@ -150,14 +164,19 @@ def test_the_blessed_models_accuracy_is_rescored_not_read_from_its_version_file(
     assert version["accuracy"] == 0.75 and version["images"] == 12
     (store / "version.json").write_text(json.dumps({**version, "accuracy": 0.1}))
     before = tree_digests(store)
-    decision, drift = _gate(world.params(tmp_path, world.always_b))
+    decision, drift = _gate(world.params(tmp_path, world.always_b, gate__min_accuracy=0.3))
     assert decision["status"] == "rejected" and decision["serving_version"] == "v1.0.0"
     assert decision["blessed"]["accuracy"] == 0.75 and decision["candidate"]["accuracy"] == 0.25
     assert decision["blessed"]["per_class_recall"] == {"a": 1.0, "b": 0.0}
     assert decision["blessed_note"] == ("the blessed v1.0.0 rescored on this run's test split "
                                         "(4 images)")
-    assert decision["reasons"] == [("accuracy 0.2500 against the blessed v1.0.0's 0.7500 on this "
-                                    "test split: -0.5000 (gate.max_regression 0.02)")]
+    assert decision["comparison"] == {
+        "images": 4, "difference": -0.5, "interval": [-1.0, 0.5], "confidence": 0.95, "resamples": 10000,
+        "candidate_only": 1, "blessed_only": 3, "test": "McNemar exact", "p_value": 0.625}
+    # 4 test images cannot tell a 0.5 drop from chance: the regression check passes, min_accuracy 0.3 fails
+    assert decision["reasons"] == ["test accuracy 0.2500 (gate.min_accuracy 0.3)"]
+    assert decision["checks"][1]["passed"] and decision["checks"][1]["detail"].endswith(
+        "McNemar p = 0.625): a drop within noise (p >= gate.alpha 0.05): not a regression")
     assert tree_digests(store) == before  # the blessed model stays, untouched
     assert drift["reference"]["version"] == "v1.0.0" and not drift["drifted"]  # the same data
 
@@ -221,3 +240,48 @@ def test_another_input_size_skips_the_regression_check_naming_both_sizes(
     assert decision["status"] == "promoted" and decision["candidate"]["accuracy"] == 0.75
     assert drift["embedding"]["sample_sizes"] == [10, 10] and not drift["classes"]["added"]
     assert json.loads((params.paths.blessed / "version.json").read_text())["image_size"] == 99
+
+
+def test_a_promotion_writes_the_model_card_and_every_decision_joins_the_history(world: World, tmp_path: Path) -> None:
+    card = json.loads((world.blessed / "model_card.json").read_text())
+    assert card["version"] == "v1.0.0" and card["data"]["source"] == "local"
+    assert card["data"]["counts"] == {"train": {"a": 3, "b": 3}, "val": {"a": 1, "b": 1}, "test": {"a": 3, "b": 1}}
+    assert card["metrics"]["accuracy"] == 0.75 and card["metrics"]["images"] == 4
+    assert card["metrics"]["per_class"]["b"]["recall"] == 0.0 and card["gate"]["comparison"] is None
+    markdown = (world.blessed / "model_card.md").read_text()
+    assert markdown.startswith("# Model card: alexnet v1.0.0\n") and "| b | 0.000 | 0.000 to 0.793 |" in markdown
+    first = [json.loads(line) for line in world.first.paths.history.read_text().splitlines()]
+    version = json.loads((world.blessed / "version.json").read_text())
+    assert [(e["event"], e["outcome"], e["version"], e["serving_version"]) for e in first] == [
+        ("gate", "promoted", "v1.0.0", "v1.0.0")]
+    assert first[0]["data_fingerprint"] == version["data_fingerprint"] == card["data"]["data_fingerprint"]
+    assert first[0]["weights_sha256"] == version["weights_sha256"] and first[0]["time"] == card["blessed_at"]
+
+    world.blessed_copy(tmp_path)
+    params = world.params(tmp_path, world.always_a)
+    params.paths.history.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(world.first.paths.history, params.paths.history)
+    _gate(params)
+    _gate(world.params(tmp_path, world.always_b, gate__min_accuracy=0.3))
+    events = [json.loads(line) for line in params.paths.history.read_text().splitlines()]
+    assert [(e["outcome"], e["version"], e["serving_version"], e["accuracy"]) for e in events] == [
+        ("promoted", "v1.0.0", "v1.0.0", 0.75), ("already blessed", "v1.0.0", "v1.0.0", 0.75),
+        ("rejected", None, "v1.0.0", 0.25)]
+    assert len({e["data_fingerprint"] for e in events}) == 1  # the same data each time
+
+
+def test_weights_a_rollback_took_out_of_serving_are_refused(world: World, tmp_path: Path) -> None:
+    world.blessed_copy(tmp_path)
+    params = world.params(tmp_path, world.always_b)
+    revoked = weights_digest(world.always_b_model)
+    params.paths.history.parent.mkdir(parents=True, exist_ok=True)
+    params.paths.history.write_text(json.dumps({
+        "time": "2026-12-01T02:00:00+00:00", "event": "rollback", "outcome": "rolled back", "version": "v1.0.0",
+        "serving_version": "v1.0.0", "data_fingerprint": None, "accuracy": 0.75, "weights_sha256": "x",
+        "replaced": "v2.0.0", "replaced_weights_sha256": revoked, "message": "labels were wrong"}) + "\n")
+    decision, _ = _gate(params)
+    assert decision["status"] == "rejected" and decision["checks"][-1] == {
+        "name": "not_rolled_back", "passed": False,
+        "detail": ("the candidate has the weights of v2.0.0, rolled back to v1.0.0 at 2026-12-01T02:00:00+00:00 "
+                   "(labels were wrong); train a new model to replace v1.0.0")}
+    assert json.loads((params.paths.blessed / "version.json").read_text())["version"] == "v1.0.0"

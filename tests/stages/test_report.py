@@ -29,8 +29,10 @@ from alexnet_pipeline.core.artifacts import (
 )
 from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.reporting import charts
+from alexnet_pipeline.reporting.model_card import NO_CARD, card_markdown
 from stages.report import main, render_report
 from tests.alexnet_pipeline.reporting.test_charts import read_heatmap
+from tests.alexnet_pipeline.reporting.test_model_card import VERSION, sample_card
 from tests.helpers import write_params
 
 CLASSES = ["lynx", "ocelot", "zebra"]
@@ -114,8 +116,11 @@ REJECTED_GATE = {
                   "per_class_recall": {"lynx": 0.8, "ocelot": 1.0, "zebra": 0.666667}},
     "blessed": {"version": "v1.0.0", "accuracy": 0.8125, "loss": 0.5432, "per_class_recall": {}},
     "blessed_note": "the blessed v1.0.0 rescored on this run's test split (16 images)",
+    "comparison": {"images": 16, "difference": -0.0625, "interval": [-0.25, 0.125], "confidence": 0.95,
+                   "resamples": 10000, "candidate_only": 1, "blessed_only": 2, "test": "McNemar exact",
+                   "p_value": 1.0},
     "serving_version": "v1.0.0",
-    "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02},
+    "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02, "alpha": 0.05},
     "on_reject": "warn", "drift": {"drifted": True, "findings": ["x"], "on_drift": "warn"}}
 
 
@@ -319,7 +324,7 @@ def full(params) -> Rendered:
     """The report of a rejected run on drifted data, with every optional part given."""
     return render_spied(params, model=MODEL, summary=SUMMARY, samples=SAMPLES, diff=DIFF,
                         baseline_note="the metrics committed at HEAD", gate=REJECTED_GATE,
-                        drift=DRIFT, data_docs="data_docs/index.html")
+                        drift=DRIFT, data_docs="data_docs/index.html", card=sample_card())
 
 
 def _render(params, metrics: dict = METRICS, layout: dict = LAYOUT, **kwargs) -> Element:
@@ -352,8 +357,22 @@ def test_the_sections_come_in_order(full: Rendered) -> None:
     body = full.document.one("body").elements()
     assert [_heading(e) for e in body if _heading(e) is not None] == [
         "Model gate: not promoted", "Compared with the last commit", "Data drift", "Data",
-        "Validation", "Training", "Test metrics", "Model", "Params"]
+        "Validation", "Training", "Test metrics", "Model", "Model card: blessed v2.0.0", "Params"]
     assert body.index(full.document.one("div", "cards")) < body.index(full.document.by_id("drift"))
+
+
+def test_model_card_section(full: Rendered, params) -> None:
+    card = full.document.by_id("model-card")
+    texts = [p.text() for p in card.all("p")]
+    assert texts[0] == ("Blessed 2026-12-05T09:30:00+00:00: promoted as v2.0.0, replacing v1.0.0. The card travels "
+                        f"with the version (model_card.md in the blessed store; {params.paths.model_card}).")
+    assert texts[2] == "Data. Source kaggle, data version f0f0f0f0f0f0f0f0, 120 images."
+    interval = sample_card()["metrics"]["accuracy_interval"]
+    assert texts[3] == f"Test accuracy 0.9000 (95% interval {interval[0]:.3f} to {interval[1]:.3f}) on 40 images."
+    rows = card.one("table").rows()
+    assert rows[0] == ["class", "recall", "95% interval", "precision", "test images"] and len(rows) == 3
+    assert rows[2][:2] == ["dog", "0.850"] and rows[2][3:] == ["0.940", "20"]
+    assert [li.text() for li in card.all("li")] == sample_card()["limits"]
 
 
 def test_user_text_is_escaped(full: Rendered) -> None:
@@ -411,7 +430,9 @@ def test_gate_section(full: Rendered) -> None:
         ("bad", ("FAIL max_regression: accuracy 0.7500 against the blessed 0.8125 "
                  "(gate.max_regression 0.02)"))]
     assert [p.text() for p in gate.all("p")] == [
-        "Compared: the blessed v1.0.0 rescored on this run's test split (16 images)."]
+        "Compared: the blessed v1.0.0 rescored on this run's test split (16 images).",
+        ("Paired on the same 16 test images: accuracy difference -0.0625 (95% interval -0.2500 to +0.1250); "
+         "1 images only the candidate gets right, 2 only the blessed; McNemar p = 1 (gate.alpha 0.05).")]
 
 
 def test_gate_section_of_a_first_promotion(params) -> None:
@@ -586,9 +607,9 @@ FIRST_GATE = {
     "candidate": {"version": "v1.0.0", "accuracy": 0.857143, "loss": 0.5,
                   "per_class_recall": {"lynx": 1.0}},
     "blessed": None,
-    "blessed_note": "nothing is blessed yet: the candidate is judged on the thresholds",
+    "blessed_note": "nothing is blessed yet: the candidate is judged on the thresholds", "comparison": None,
     "serving_version": "v1.0.0",
-    "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02},
+    "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02, "alpha": 0.05},
     "on_reject": "warn", "drift": {"drifted": False, "findings": [], "on_drift": "warn"}}
 FIRST_DRIFT = {"reference": None, "current": {"images": 7, "classes": CLASSES}, "drifted": False,
                "findings": [], "on_drift": "warn"}
@@ -622,6 +643,8 @@ def test_main_writes_the_report(tmp_path: Path) -> None:
     assert markdown.startswith("# AlexNet pipeline report\n\n## Model gate: Promoted")
     assert "| accuracy | 0.7500 | - | - |" in markdown.splitlines()
     assert "No blessed model yet: nothing to compare this data with." in markdown.splitlines()
+    assert params.paths.model_card.read_text() == NO_CARD  # no blessed store: no card
+    assert document.by_id("model-card").one("h2").text() == "Model card"
 
 
 MARKDOWN_OF_A_REJECTED_RUN = [
@@ -634,6 +657,8 @@ MARKDOWN_OF_A_REJECTED_RUN = [
     "| test accuracy | 0.7500 | 0.8125 |",
     "| test loss | 0.6789 | 0.5432 |", "",
     "Compared: the blessed v1.0.0 rescored on this run's test split (16 images).", "",
+    ("Paired on the same 16 test images: difference **-0.0625** (95% interval -0.2500 to +0.1250), McNemar p = "
+     "**1** (gate.alpha 0.05); 1 images only the candidate gets right, 2 only the blessed."), "",
     "- pass `min_accuracy`: test accuracy 0.7500 (gate.min_accuracy 0.5)",
     ("- FAIL `max_regression`: accuracy 0.7500 against the blessed 0.8125 "
      "(gate.max_regression 0.02)"), "",
@@ -718,3 +743,15 @@ def test_main_names_a_missing_input(tmp_path: Path, capsys) -> None:
     assert (f"error: report: {params.paths.metrics}: not found; run the earlier stages first"
             in error)
     assert not params.paths.report.exists()
+
+
+def test_main_writes_the_blessed_models_card(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path))
+    _write_inputs(params)
+    params.paths.blessed.mkdir(parents=True)
+    card = sample_card()
+    (params.paths.blessed / "version.json").write_text(json.dumps(VERSION))
+    (params.paths.blessed / "model_card.json").write_text(json.dumps(card))
+    main(params)
+    assert params.paths.model_card.read_text() == card_markdown(card)
+    assert parse(params.paths.report.read_text()).by_id("model-card").one("h2").text() == "Model card: blessed v2.0.0"

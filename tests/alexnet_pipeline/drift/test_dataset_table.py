@@ -14,6 +14,7 @@ from alexnet_pipeline.core.contracts import ContractError, SplitRow, read_rows, 
 from alexnet_pipeline.drift.dataset_table import (
     TABLE_COLUMNS,
     StaleSplitError,
+    data_fingerprint,
     dataset_table,
     read_table,
     write_table,
@@ -132,3 +133,15 @@ def test_the_reference_table_keeps_strings_and_missing_figures(tmp_path: Path) -
     back = read_table(tmp_path / "digits.csv")
     for column in ("path", "label", "sha256", "format"):
         assert back[column].tolist() == numeric_looking[column].tolist(), column
+
+
+def test_the_data_fingerprint_follows_content_split_and_class_not_names_or_order() -> None:
+    table = dataset_table(_manifest(), _rows(SPLITS))
+    fingerprint = data_fingerprint(table)
+    assert len(fingerprint) == 64 and fingerprint == data_fingerprint(table.iloc[::-1])
+    assert data_fingerprint(table.assign(path=[f"renamed/{i}.png" for i in range(len(table))])) == fingerprint
+    changed = [table.assign(split=["test", *table["split"][1:]]),  # one image moved to another split
+               table.assign(label=["b", *table["label"][1:]]),  # one image relabelled
+               table.assign(sha256=["f" * 64, *table["sha256"][1:]]),  # one image's content changed
+               table.iloc[1:]]  # one image gone
+    assert len({fingerprint, *map(data_fingerprint, changed)}) == 5

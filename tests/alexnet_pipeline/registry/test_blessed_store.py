@@ -27,8 +27,10 @@ from tests.helpers import tree_digests
 
 LAYOUT = {"encoding": "raw", "resize": "pad", "image_size": 67, "stored_size": 70,
           "jpeg_quality": 80}
-STORE_FILES = ["embeddings.npy", "labels.json", "model.keras", "reference.csv", "shards.json",
-               "version.json"]
+STORE_FILES = ["embeddings.npy", "labels.json", "model.keras", "model_card.json", "model_card.md",
+               "reference.csv", "shards.json", "version.json"]
+CARD = {"version": "v3.0.0", "blessed_at": "2026-12-05T09:00:00+00:00", "intended_use": "tests", "data": {},
+        "metrics": {}, "training": {}, "findings": {}, "gate": {}, "limits": ["none"]}
 
 
 def _model(seed: int) -> keras.Model:
@@ -59,7 +61,7 @@ def _write(tmp_path: Path, folder: Path, **version) -> object:
     shards_file = tmp_path / "shards.json"
     shards_file.write_text(json.dumps(LAYOUT))
     return write_blessed(folder, model_file, ["a", "b"], shards_file, _version(**version),
-                         _reference(), np.arange(6, dtype=np.float64).reshape(2, 3))
+                         _reference(), np.arange(6, dtype=np.float64).reshape(2, 3), (CARD, "# card\n"))
 
 
 def test_version_names_are_gto_semver() -> None:
@@ -100,7 +102,8 @@ def test_a_blessed_store_is_written_whole_and_read_back(tmp_path: Path) -> None:
     assert (folder / "model.keras").read_bytes() == (tmp_path / "candidate.keras").read_bytes()
     blessed = read_blessed(folder)
     assert blessed == written and blessed.folder == folder
-    assert blessed.version.model_dump() == _version()
+    assert blessed.version.model_dump() == {**_version(), "data_fingerprint": None}
+    assert blessed.card().model_dump() == CARD and (folder / "model_card.md").read_text() == "# card\n"
     assert blessed.model_file == folder / "model.keras"
     assert blessed.labels == ["a", "b"]
     reference = blessed.reference()

@@ -1,5 +1,6 @@
 """The gate's decision: thresholds (each at its exact boundary), regression against the blessed
-model, drift, same model; every check's name and detail, and the figures the report reads."""
+model (beyond noise and beyond max_regression, each at its boundary), a rolled-back model, drift,
+same model; every check's name and detail, and the figures the report reads."""
 
 from __future__ import annotations
 
@@ -31,14 +32,34 @@ def _figures(accuracy: float, version: str | None = None, recall: float = 0.9) -
             "per_class_recall": {"cat": recall, "dog": 0.95}}
 
 
+def _comparison(p_value: float = 0.001, images: int = 400) -> dict:
+    """A paired comparison as compare_paired writes it; only its p-value decides."""
+    return {"images": images, "difference": -0.05, "interval": [-0.0725, -0.0275], "confidence": 0.95,
+            "resamples": 10000, "candidate_only": 4, "blessed_only": 24, "test": "McNemar exact",
+            "p_value": p_value}
+
+
 def _decide(candidate: dict, blessed: dict | None = None, note: str = "", same: bool = False,
-            drift: dict = NO_DRIFT, **config: Any) -> dict:
+            drift: dict = NO_DRIFT, comparison: dict | None = None, rolled_back: str | None = None,
+            **config: Any) -> dict:
     """decide() for a candidate and the blessed model's figures (its version, vN, from them):
-    the candidate would become vN+1."""
+    the candidate would become vN+1. With a blessed model the comparison is significant unless
+    given."""
     version = blessed["version"] if blessed else None
     number = int(version[1:].split(".")[0]) + 1 if version else 1
+    if blessed is not None and comparison is None:
+        comparison = _comparison()
     return decide(candidate, blessed, note, version, f"v{number}.0.0", same, drift,
-                  *_config(**config))
+                  *_config(**config), comparison, rolled_back)
+
+
+def _paired_detail(candidate: float, blessed: float, version: str, verdict: str) -> str:
+    return (f"accuracy {candidate:.4f} against the blessed {version}'s {blessed:.4f} on the same 400 test images: "
+            f"{candidate - blessed:+.4f} (95% interval -0.0725 to -0.0275; 4 images only the candidate gets right, "
+            f"24 only the blessed; McNemar p = 0.001): {verdict}")
+
+
+BEYOND = "worse beyond noise (p < gate.alpha 0.05) and by more than gate.max_regression 0.02"
 
 
 def _below(value: float) -> float:
@@ -57,8 +78,8 @@ def test_first_model_is_blessed_when_it_reaches_the_threshold() -> None:
         "checks": [{"name": "min_accuracy", "passed": True,
                     "detail": "test accuracy 0.8000 (gate.min_accuracy 0.5)"}],
         "candidate": {**_figures(0.8), "version": "v1.0.0"}, "blessed": None,
-        "blessed_note": "nothing blessed", "serving_version": "v1.0.0",
-        "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02},
+        "blessed_note": "nothing blessed", "comparison": None, "serving_version": "v1.0.0",
+        "thresholds": {"min_accuracy": 0.5, "min_class_recall": None, "max_regression": 0.02, "alpha": 0.05},
         "on_reject": "warn", "drift": {"drifted": False, "findings": [], "on_drift": "warn"}}
     low = _decide(_figures(0.4), note="nothing blessed")
     assert low["status"] == "rejected" and low["promoted"] is False
@@ -102,25 +123,43 @@ def test_regression_is_measured_against_the_blessed_model(candidate: float, prom
     decision = _decide(_figures(candidate), _figures(0.8, "v3.0.0"), "rescored")
     assert decision["promoted"] is promoted
     assert decision["serving_version"] == ("v4.0.0" if promoted else "v3.0.0")
+    assert decision["comparison"] == _comparison()
     if promoted:
         assert decision["message"] == "promoted as v4.0.0, replacing v3.0.0"
+        assert decision["checks"][1]["detail"].endswith(": within gate.max_regression 0.02")
     else:
-        assert decision["reasons"] == [("accuracy 0.7790 against the blessed v3.0.0's 0.8000 on "
-                                        "this test split: -0.0210 (gate.max_regression 0.02)")]
+        assert decision["reasons"] == [_paired_detail(0.779, 0.8, "v3.0.0", BEYOND)]
         assert decision["message"].endswith("the blessed model v3.0.0 stays in place")
+
+
+@pytest.mark.parametrize(("p_value", "passed"), [(0.05, True), (_below(0.05), False), (_above(0.05), True)])
+def test_a_drop_blocks_only_when_the_paired_test_is_significant_at_alpha(p_value: float, passed: bool) -> None:
+    """p exactly at gate.alpha is not significant; one float below is."""
+    decision = _decide(_figures(0.5), _figures(0.9, "v1.0.0"), comparison=_comparison(p_value))
+    check = decision["checks"][1]
+    assert check["name"] == "max_regression" and check["passed"] is passed and decision["promoted"] is passed
+    verdict = "a drop within noise (p >= gate.alpha 0.05): not a regression" if passed else BEYOND
+    assert check["detail"].endswith(f"McNemar p = {p_value:.3g}): {verdict}")
+    assert decision["thresholds"]["alpha"] == 0.05
+
+
+def test_alpha_comes_from_params() -> None:
+    decision = _decide(_figures(0.5), _figures(0.9, "v1.0.0"), comparison=_comparison(0.009), gate__alpha=0.01)
+    assert not decision["promoted"] and decision["thresholds"]["alpha"] == 0.01
+    assert decision["reasons"][0].endswith("(p < gate.alpha 0.01) and by more than gate.max_regression 0.02")
+    assert _decide(_figures(0.5), _figures(0.9, "v1.0.0"), comparison=_comparison(0.01), gate__alpha=0.01)["promoted"]
 
 
 @pytest.mark.parametrize(("drop", "passed"),
                          [(0.25, True), (0.25 + 2e-9, False), (0.25 - 2e-9, True)])
 def test_max_regression_is_allowed_at_exactly_the_threshold(drop: float, passed: bool) -> None:
     """0.75 against 0.5 loses exactly 0.25 (both exact in binary): allowed, as is anything within
-    1e-9 of it (rounding); 2e-9 more is not."""
+    1e-9 of it (rounding); 2e-9 more is not, when the drop is significant."""
     decision = _decide(_figures(0.5), _figures(0.5 + drop, "v1.0.0"), gate__min_accuracy=0.0,
                        gate__max_regression=0.25)
-    assert decision["checks"][1] == {
-        "name": "max_regression", "passed": passed,
-        "detail": ("accuracy 0.5000 against the blessed v1.0.0's 0.7500 on this test split: "
-                   "-0.2500 (gate.max_regression 0.25)")}
+    verdict = "within gate.max_regression 0.25" if passed else BEYOND.replace("0.02", "0.25")
+    assert decision["checks"][1] == {"name": "max_regression", "passed": passed,
+                                     "detail": _paired_detail(0.5, 0.75, "v1.0.0", verdict)}
     assert decision["promoted"] is passed
 
 
@@ -131,13 +170,20 @@ def test_the_rounding_allowance_includes_its_own_end() -> None:
     assert decision["checks"][1]["passed"] is True and decision["promoted"] is True
 
 
+def test_a_rolled_back_model_is_never_promoted_again() -> None:
+    why = "the candidate has the weights of v2.0.0, rolled back to v1.0.0 at T (label error)"
+    decision = _decide(_figures(0.99), _figures(0.8, "v1.0.0"), rolled_back=why)
+    assert decision["checks"][-1] == {"name": "not_rolled_back", "passed": False, "detail": why}
+    assert not decision["promoted"] and decision["reasons"] == [why]
+    assert decision["serving_version"] == "v1.0.0"
+
+
 def test_every_check_is_named_and_detailed_in_order() -> None:
     decision = _decide(_figures(0.7, recall=0.2), _figures(0.8, "v2.0.0"), "rescored", drift=DRIFT,
                        gate__min_class_recall=0.25, drift__on_drift="fail")
     details = ["test accuracy 0.7000 (gate.min_accuracy 0.5)",
                "recall below 0.25 (gate.min_class_recall): cat 0.200",
-               ("accuracy 0.7000 against the blessed v2.0.0's 0.8000 on this test split: -0.1000 "
-                "(gate.max_regression 0.02)"),
+               _paired_detail(0.7, 0.8, "v2.0.0", BEYOND),
                "classes changed: added none, removed ['rings']; brightness shifted"]
     assert decision["checks"] == [
         {"name": "min_accuracy", "passed": True, "detail": details[0]},
@@ -150,7 +196,7 @@ def test_every_check_is_named_and_detailed_in_order() -> None:
     assert decision["drift"] == {**DRIFT, "on_drift": "fail"}
     assert decision["blessed"] == _figures(0.8, "v2.0.0") and decision["blessed_note"] == "rescored"
     assert decision["thresholds"] == {"min_accuracy": 0.5, "min_class_recall": 0.25,
-                                      "max_regression": 0.02}
+                                      "max_regression": 0.02, "alpha": 0.05}
 
 
 def test_drift_blocks_promotion_only_under_fail() -> None:

@@ -107,7 +107,7 @@ def test_tags_are_signed_by_the_repositorys_own_identity_and_logged(
         f"alexnet#production#1 | alexnet v1.0.0 is the production model | {signer}",
         f"alexnet@v1.0.0 | Blessed alexnet v1.0.0 | {signer}"]
     assert _own_messages(caplog) == [
-        f"registered alexnet@v1.0.0 on {commit[:10]}, stage production",
+        "stage production now on alexnet@v1.0.0", f"registered alexnet@v1.0.0 on {commit[:10]}",
         f"alexnet@v1.0.0 is already registered (commit {commit[:10]})"]
     created = datetime.fromisoformat(gto_tags.versions(repo)[0]["created_at"])
     assert abs((datetime.now(UTC) - created).total_seconds()) < 120
