@@ -38,10 +38,10 @@ def _git(project_dir: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def _committed_files(project_dir: str) -> list[str]:
-    """dvc.lock, params.yaml, the metrics and the gate's and drift's reports, less any the
-    repository ignores."""
+    """dvc.lock, params.yaml, the metrics, the gate's and drift's reports and the model history,
+    less any the repository ignores."""
     paths = load_params(Path(project_dir) / PARAMS_FILE).paths
-    candidates = [LOCK_FILE, PARAMS_FILE, str(paths.metrics), str(paths.gate), str(paths.drift)]
+    candidates = [LOCK_FILE, PARAMS_FILE, str(paths.metrics), str(paths.gate), str(paths.drift), str(paths.history)]
     ignored = set(_git(project_dir, "check-ignore", *candidates).stdout.split())
     return [name for name in candidates if name not in ignored and (Path(project_dir) / name).exists()]
 

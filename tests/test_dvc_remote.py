@@ -20,7 +20,8 @@ OUTPUTS = ("data/raw", "data/processed", "models", "reports/eval")
 def test_push_then_pull_into_a_fresh_clone_reproduces_nothing(project_copy: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     run(DVC + ["remote", "add", "-d", "storage", str(remote)], project_copy)
-    run(GIT + ["add", ".dvc/config", "dvc.lock", "reports/metrics.json", "reports/gate.json", "reports/drift.json"],
+    run(GIT + ["add", ".dvc/config", "dvc.lock", "reports/metrics.json", "reports/gate.json", "reports/drift.json",
+                 "reports/model_history.jsonl"],
         project_copy)
     run(GIT + ["commit", "-qm", "pipeline results and their remote"], project_copy)
     pushed = run(DVC + ["push"], project_copy)

@@ -58,12 +58,12 @@ def test_repro_writes_every_output(tiny_project: Path) -> None:
     assert model.output_shape == (None, 4)
     assert load_model(tiny_project / "models/alexnet.best.keras").output_shape == (None, 4)
     assert (tiny_project / "dvc.lock").exists()
-    # DVC's outputs stay out of git: under data/, models/ and reports/ only the metrics and the
-    # gate's and drift's reports, DVC outputs kept in git (cache: false), show as new, to be
-    # committed with dvc.lock.
+    # DVC's outputs stay out of git: under data/, models/ and reports/ only the metrics, the
+    # gate's and drift's reports and the model history, DVC outputs kept in git (cache: false),
+    # show as new, to be committed with dvc.lock.
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], tiny_project).stdout
     assert [line for line in status.splitlines() if line[3:].startswith(("data/", "models/", "reports/"))] == [
-        "?? reports/drift.json", "?? reports/gate.json", "?? reports/metrics.json"]
+        "?? reports/drift.json", "?? reports/gate.json", "?? reports/metrics.json", "?? reports/model_history.jsonl"]
     assert (tiny_project / "data/raw/train").is_dir() and (tiny_project / "models/labels.json").exists()
     # the trained model was judged by a real threshold (tests.helpers.TINY_PARAMS: 0.3, above chance)
     gate = json.loads((tiny_project / "reports/gate.json").read_text())

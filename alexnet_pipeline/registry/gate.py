@@ -17,10 +17,12 @@ def figures(metrics: dict[str, Any], version: str | None) -> dict[str, Any]:
             "per_class_recall": {name: float(row["recall"]) for name, row in metrics["per_class"].items()}}
 
 
-def _regression_check(candidate: dict[str, Any], blessed: dict[str, Any], comparison: dict[str, Any],
+def _regression_check(candidate: dict[str, Any], blessed: dict[str, Any], comparison: dict[str, Any] | None,
                       gate: GateConfig) -> dict[str, Any]:
     """Blocks only a drop that is beyond noise (McNemar p < gate.alpha, candidate worse) and
     larger than gate.max_regression: a small test split's chance differences never block."""
+    if comparison is None:
+        raise ValueError("the regression check needs the paired comparison of the two models")
     drop = blessed["accuracy"] - candidate["accuracy"]
     significant, large = comparison["p_value"] < gate.alpha, drop > gate.max_regression + 1e-9
     if significant and large:
@@ -48,7 +50,7 @@ def _checks(candidate: dict[str, Any], blessed: dict[str, Any] | None, compariso
                        "detail": (f"recall below {gate.min_class_recall} (gate.min_class_recall): "
                                   + ", ".join(f"{name} {recall:.3f}" for name, recall in sorted(low.items()))
                                   if low else f"every class's recall >= {gate.min_class_recall}")})
-    if blessed is not None and comparison is not None:
+    if blessed is not None:  # a comparable blessed model comes with its paired comparison
         checks.append(_regression_check(candidate, blessed, comparison, gate))
     if rolled_back is not None:
         checks.append({"name": "not_rolled_back", "passed": False, "detail": rolled_back})
@@ -60,7 +62,7 @@ def _checks(candidate: dict[str, Any], blessed: dict[str, Any] | None, compariso
 
 def decide(candidate: dict[str, Any], blessed: dict[str, Any] | None, blessed_note: str,
            blessed_version: str | None, next_version: str, same_model: bool, drift: dict[str, Any],
-           gate: GateConfig, drift_cfg: DriftConfig, comparison: dict[str, Any] | None = None,
+           gate: GateConfig, drift_cfg: DriftConfig, comparison: dict[str, Any] | None,
            rolled_back: str | None = None) -> dict[str, Any]:
     """The content of `paths.gate`: the decision, every check, both models' figures and which
     version serves afterwards. `same_model`: the candidate's weights are the blessed model's;

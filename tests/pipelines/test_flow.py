@@ -168,7 +168,7 @@ def test_push_commit_and_register_after_a_run(project_copy: Path, prefect_harnes
     # the commit holds dvc.lock and the metrics (kept in git); DVC has every cached output remotely
     assert _git(project, "rev-parse", "HEAD~1") == first_commit
     assert sorted(_git(project, "show", "--name-only", "--format=", "HEAD").split()) == [
-        "dvc.lock", "reports/drift.json", "reports/gate.json", "reports/metrics.json"]
+        "dvc.lock", "reports/drift.json", "reports/gate.json", "reports/metrics.json", "reports/model_history.jsonl"]
     # the blessed model is registered on that commit, in production
     assert _git(project, "rev-list", "-n", "1", "alexnet@v1.0.0") == _git(project, "rev-parse", "HEAD")
     assert _git(project, "log", "-1", "--format=%s").startswith("alexnet_pipeline run ")

@@ -16,12 +16,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from websockets.sync.client import connect
 
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.contracts import DriftReport, GateDecision, write_contract
 from alexnet_pipeline.drift.comparison import compare_versions
+from alexnet_pipeline.evaluation.paired_comparison import compare_paired
 from alexnet_pipeline.registry.blessed_store import read_blessed
 from alexnet_pipeline.registry.gate import decide
 from tests.helpers import run
@@ -143,8 +145,9 @@ def _rejected_run_with_drift(project: Path) -> None:
              "on_drift": "warn"}
     blessed = {"version": "v1.0.0", "accuracy": 0.5, "loss": 1.2, "per_class_recall": {}}
     candidate = {"version": None, "accuracy": 0.25, "loss": 1.39, "per_class_recall": {}}
+    comparison = compare_paired(np.arange(12) < 3, np.arange(12) < 6, 0.95, 1000, seed=0)  # 3 and 6 of 12 right
     decision = decide(candidate, blessed, "the blessed v1.0.0 rescored on this run's test split (12 images)",
-                      "v1.0.0", "v2.0.0", False, drift, params.gate, params.drift)
+                      "v1.0.0", "v2.0.0", False, drift, params.gate, params.drift, comparison)
     write_contract(project / params.paths.drift, DriftReport, drift)
     write_contract(project / params.paths.gate, GateDecision, decision)
     run([sys.executable, "-m", "stages.report"], project)
@@ -166,7 +169,7 @@ def test_gate_and_drift_sections_render_with_their_charts(project_copy: Path, br
     gate, drift = sections
     assert gate["top"] < drift["top"] < 400 + drift["height"] + gate["height"]  # both open the report
     assert "Model gate: not promoted" in gate["text"] and "the blessed model v1.0.0 stays in place" in gate["text"]
-    assert "FAIL max_regression" in gate["text"]
+    assert "pass max_regression" in gate["text"] and "Paired on the same 12 test images" in gate["text"]
     assert "classes changed: added none, removed ['rings']" in drift["text"]
     assert "image brightness distribution shifted" in drift["text"] and "leakage across versions" in drift["text"]
     assert len(drift["images"]) == 1 and drift["images"][0] > 1000  # the drift charts, decoded
