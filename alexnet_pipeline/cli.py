@@ -256,8 +256,9 @@ def _model_history(args: argparse.Namespace, project: Path, params: Params) -> i
                                                                 " (the history starts later)"))
         else:
             data = (answer["data_fingerprint"] or "unknown")[:12]
+            accuracy = f"{answer['accuracy']:.4f}" if answer["accuracy"] is not None else "unknown"
             print(f"at {answer['at']} {serving} was serving (since {event.time}); it was trained on data version "
-                  f"{data}, test accuracy {answer['accuracy']}")
+                  f"{data}, test accuracy {accuracy}")
         return 0
     if args.json:
         print(json.dumps([event.model_dump(mode="json") for event in events]))
