@@ -62,7 +62,7 @@ def parse_time(text: str) -> datetime:
     except ValueError:
         raise PipelineError(f"--at {text!r}: not a time; give ISO 8601, e.g. 2026-12-01T02:00 (local time) "
                             "or 2026-12-01T02:00Z (UTC)") from None
-    return when.astimezone(UTC) if when.tzinfo else when.astimezone().astimezone(UTC)
+    return when.astimezone(UTC)  # a naive time is taken as local time
 
 
 def serving_at(events: list[HistoryEvent], when: datetime) -> HistoryEvent | None:

@@ -51,8 +51,38 @@ def test_the_comparison_counts_the_disagreements_and_is_seeded() -> None:
 
 def test_models_that_always_agree_differ_by_exactly_nothing() -> None:
     candidate, blessed = _answers(both=30, candidate_only=0, blessed_only=0, neither=10)
-    result = compare_paired(candidate, blessed, 0.95, 1000, seed=1)
-    assert (result["difference"], result["interval"], result["p_value"]) == (0.0, [0.0, 0.0], 1.0)
+    assert compare_paired(candidate, blessed, 0.9, 1000, seed=1) == {
+        "images": 40, "difference": 0.0, "interval": [0.0, 0.0], "confidence": 0.9, "resamples": 1000,
+        "candidate_only": 0, "blessed_only": 0, "test": "McNemar exact", "p_value": 1.0}
+
+
+def test_answers_given_as_ones_and_zeros_count_as_right_and_wrong() -> None:
+    candidate, blessed = _answers(both=50, candidate_only=7, blessed_only=3, neither=40)
+    as_bools = compare_paired(candidate, blessed, 0.95, 1000, seed=3)
+    assert compare_paired(candidate.astype(int), blessed.astype(int), 0.95, 1000, seed=3) == as_bools
+    assert compare_paired(candidate.astype(int), blessed, 0.95, 1000, seed=3) == as_bools
+    assert compare_paired(candidate, blessed.astype(int), 0.95, 1000, seed=3) == as_bools
+    assert compare_paired(candidate.astype(float), blessed.astype(float), 0.95, 1000, seed=3) == as_bools
+
+
+def test_figures_are_rounded_to_six_places() -> None:
+    candidate, blessed = _answers(both=2, candidate_only=2, blessed_only=1, neither=2)  # 7 images
+    result = compare_paired(candidate, blessed, 0.95, 1000, seed=0)
+    assert result["difference"] == 0.142857
+    sevenths = {round(k / 7, 6) for k in range(-7, 8)}  # every difference 7 images can show, to six places
+    assert set(result["interval"]) <= sevenths and any(result["interval"])
+
+
+def test_the_interval_of_equally_good_models_is_symmetric_and_the_seed_picks_the_draws() -> None:
+    """25,000 images (a fine grid of differences): the draws depend on the seed alone, and when both
+    models are right as often, the interval's ends mirror each other."""
+    candidate, blessed = _answers(both=20000, candidate_only=1000, blessed_only=1000, neither=3000)
+    first = compare_paired(candidate, blessed, 0.95, 10000, seed=1)
+    assert first == compare_paired(candidate, blessed, 0.95, 10000, seed=1)
+    others = {tuple(compare_paired(candidate, blessed, 0.95, 10000, seed=seed)["interval"]) for seed in range(2, 7)}
+    assert len(others | {tuple(first["interval"])}) > 1  # other seeds, other draws
+    low, high = first["interval"]
+    assert low < 0 < high and abs(low + high) <= 0.0001
 
 
 @pytest.mark.parametrize(("candidate", "blessed"), [([], []), ([True, False], [True]), ([[True]], [[True]])])
@@ -69,6 +99,14 @@ def test_wilson_intervals_by_the_formula(successes: int, total: int) -> None:
     low, high = proportion_interval(successes, total, 0.95)
     assert low == pytest.approx(max(0.0, centre - half), abs=2e-6)
     assert high == pytest.approx(min(1.0, centre + half), abs=2e-6)
+    assert (low, high) == (round(low, 6), round(high, 6))
+    if 0 < successes < total:
+        assert round(low, 5) != low or round(high, 5) != high  # six places kept, not fewer
+
+
+def test_the_interval_level_is_the_confidence_asked_for() -> None:
+    wide, narrow = proportion_interval(36, 40, 0.99), proportion_interval(36, 40, 0.8)
+    assert wide[0] < narrow[0] < 0.9 < narrow[1] < wide[1]
 
 
 def test_a_proportion_of_nothing_is_anything() -> None:

@@ -235,5 +235,5 @@ def test_figures_round_accuracy_and_loss_and_keep_each_class_recall() -> None:
 
 
 def test_a_blessed_model_without_its_paired_comparison_is_a_bug() -> None:
-    with pytest.raises(ValueError, match="the regression check needs the paired comparison"):
+    with pytest.raises(ValueError, match="^the regression check needs the paired comparison of the two models$"):
         decide(_figures(0.8), _figures(0.8, "v1.0.0"), "", "v1.0.0", "v2.0.0", False, NO_DRIFT, *_config(), None)

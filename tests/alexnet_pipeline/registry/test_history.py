@@ -62,16 +62,30 @@ def test_a_file_without_its_last_newline_still_gets_whole_lines(history: Path) -
 
 def test_a_bad_event_is_refused_and_the_file_stays(history: Path) -> None:
     before = history.read_bytes()
-    with pytest.raises(ContractError, match="model_history.jsonl: refusing to add a history event"):
+    with pytest.raises(ContractError) as refused:
         append_event(history, {**EVENTS[0], "outcome": "maybe"})
+    assert str(refused.value) == (f"{history}: refusing to add a history event: input should be 'promoted', "
+                                  "'rejected', 'already blessed' or 'rolled back'")
     assert history.read_bytes() == before
 
 
 def test_a_malformed_line_is_named(history: Path) -> None:
     lines = history.read_text().splitlines()
-    history.write_text("\n".join([lines[0], '{"time": 5}', *lines[2:]]) + "\n")
-    with pytest.raises(ContractError, match=r"model_history.jsonl: line 2 is not a history event: "):
+    history.write_text("\n".join([lines[0], json.dumps({**EVENTS[1], "time": 5}), *lines[2:]]) + "\n")
+    with pytest.raises(ContractError) as malformed:
         read_history(history)
+    assert str(malformed.value) == (f"{history}: line 2 is not a history event: time input should be a valid "
+                                    "string; restore the file from git (git checkout -- FILE)")
+    bad_nested = {**EVENTS[1], "replaced": {"a": 1}}
+    history.write_text("\n".join([lines[0], json.dumps(bad_nested)]) + "\n")
+    with pytest.raises(ContractError, match=r": line 2 is not a history event: replaced input should be a valid string;"):
+        read_history(history)
+
+
+def test_blank_lines_are_skipped(history: Path) -> None:
+    lines = history.read_text().splitlines()
+    history.write_text("\n".join([lines[0], "", "  ", *lines[1:]]) + "\n")
+    assert [event.model_dump() for event in read_history(history)] == EVENTS
 
 
 @pytest.mark.parametrize(("when", "serving"), [
@@ -93,17 +107,20 @@ def test_blessings_and_rolled_back_weights(history: Path) -> None:
 
 
 def test_times_on_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert parse_time("2026-12-01T02:00Z") == datetime(2026, 12, 1, 2, tzinfo=UTC)
-    assert parse_time("2026-12-01T03:00+01:00") == datetime(2026, 12, 1, 2, tzinfo=UTC)
     monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30, no daylight saving
     time.tzset()
     try:
-        assert parse_time("2026-12-01 07:30") == datetime(2026, 12, 1, 2, tzinfo=UTC)  # naive: local time
+        times = [parse_time(text) for text in ("2026-12-01T02:00Z", "2026-12-01T03:00+01:00",
+                                               "2026-12-01 07:30")]  # the last naive: local time
     finally:
         monkeypatch.undo()
         time.tzset()
-    with pytest.raises(PipelineError, match=r"--at 'last tuesday': not a time; give ISO 8601, e\.g\. "):
+    assert times == [datetime(2026, 12, 1, 2, tzinfo=UTC)] * 3
+    assert [when.isoformat() for when in times] == ["2026-12-01T02:00:00+00:00"] * 3  # said in UTC
+    with pytest.raises(PipelineError) as refused:
         parse_time("last tuesday")
+    assert str(refused.value) == ("--at 'last tuesday': not a time; give ISO 8601, e.g. 2026-12-01T02:00 "
+                                  "(local time) or 2026-12-01T02:00Z (UTC)")
 
 
 def test_now_is_utc_to_the_second() -> None:
