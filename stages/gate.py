@@ -29,6 +29,7 @@ from alexnet_pipeline.core.artifacts import (
     PREDICTIONS_FILE,
     SHARDS_FILE,
     SPLIT_TABLE_FILE,
+    SPLITS_FILE,
     TRAIN_SUMMARY_FILE,
 )
 from alexnet_pipeline.core.contracts import (
@@ -40,6 +41,7 @@ from alexnet_pipeline.core.contracts import (
     GateDecision,
     HistoryEvent,
     PredictionRow,
+    SplitCounts,
     SplitRow,
     TrainSummary,
     ValidationReport,
@@ -51,9 +53,8 @@ from alexnet_pipeline.core.stage_runner import run_stage
 from alexnet_pipeline.drift.comparison import compare_versions
 from alexnet_pipeline.drift.dataset_table import data_fingerprint, dataset_table, read_table
 from alexnet_pipeline.drift.embeddings import embed_files, sample_rows
-from alexnet_pipeline.evaluation.classification import classification_metrics
 from alexnet_pipeline.evaluation.paired_comparison import compare_paired
-from alexnet_pipeline.evaluation.scoring import predict_test_split
+from alexnet_pipeline.evaluation.scoring import test_answers
 from alexnet_pipeline.input.tfrecords import ShardFormat
 from alexnet_pipeline.registry.blessed_store import (
     BlessedModel,
@@ -118,16 +119,14 @@ def rescore(blessed: BlessedModel, model: keras.Model, labels: list[str], shards
     if blessed.version.image_size != shards.image_size:
         return None, None, (f"the blessed {version} takes {blessed.version.image_size}px images, this run "
                             f"{shards.image_size}px: the regression check is skipped")
-    true, probabilities, _, keys = predict_test_split(model, params.paths.processed, params.evaluate.batch_size,
-                                                      params.evaluate.ten_crop, params.base.seed)
-    if sorted(keys) != sorted(candidate):
+    metrics, blessed_right = test_answers(model, params.paths.processed, params.evaluate.batch_size,
+                                          params.evaluate.ten_crop, params.base.seed, labels)
+    order = sorted(blessed_right)
+    if order != sorted(candidate):
         raise ContractError(f"{params.paths.eval_plots / PREDICTIONS_FILE} lists other images than the test shards; "
                             "rerun evaluate (dvc repro evaluate)")
-    blessed_right = dict(zip(keys, (probabilities.argmax(axis=1) == true).tolist(), strict=True))
-    order = sorted(keys)
     comparison = compare_paired(np.array([candidate[key] for key in order]), np.array([blessed_right[key] for key in order]),
                                 1 - params.gate.alpha, params.gate.resamples, params.base.seed)
-    metrics = classification_metrics(true, probabilities, labels)
     return (figures(metrics, version), comparison,
             f"the blessed {version} rescored on this run's test split ({metrics['num_examples']} images)")
 
@@ -141,13 +140,6 @@ def rolled_back_note(digest: str, history: list[HistoryEvent]) -> str | None:
             f"{rollback.time} ({rollback.message}); train a new model to replace {rollback.version}")
 
 
-def split_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Images by split (train, val, test) and class."""
-    counts = table.groupby(["split", "label"]).size()
-    return {split: {label: int(n) for label, n in counts[split].items()}
-            for split in ("train", "val", "test") if split in counts.index.get_level_values(0)}
-
-
 def model_card(params: Params, version: dict[str, Any], blessed_at: str, table: pd.DataFrame,
                metrics: dict[str, Any], drift: dict[str, Any], decision: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The newly blessed version's card, from this run's contracts, and its Markdown."""
@@ -156,7 +148,7 @@ def model_card(params: Params, version: dict[str, Any], blessed_at: str, table: 
     summary_file = paths.train_logs / TRAIN_SUMMARY_FILE
     card = build_card(
         version, blessed_at, source={key: layout[key] for key in SOURCE_KEYS if layout.get(key) not in (None, "")},
-        counts=split_counts(table), metrics=metrics,
+        counts=read_contract(SplitCounts, paths.processed / SPLITS_FILE).root, metrics=metrics,
         summary=read_contract(TrainSummary, summary_file).model_dump(mode="json") if summary_file.exists() else None,
         model_params=params.model.model_dump(mode="json"), train_params=params.train.model_dump(mode="json"),
         image_size=params.base.image_size, resize=params.preprocess.resize, drift=drift,

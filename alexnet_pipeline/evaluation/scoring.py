@@ -48,12 +48,13 @@ def predict_test_split(model: keras.Model, processed: Path, batch_size: int, ten
     return predict_dataset(model, dataset)
 
 
-def test_metrics(model: keras.Model, processed: Path, batch_size: int, ten_crop: bool, seed: int,
-                 classes: list[str]) -> dict[str, Any]:
+def test_answers(model: keras.Model, processed: Path, batch_size: int, ten_crop: bool, seed: int,
+                 classes: list[str]) -> tuple[dict[str, Any], dict[str, bool]]:
     """`classification_metrics` of `model` on the test shards in `processed`, scored as the
-    evaluate stage scores them."""
-    true, probabilities, _, _ = predict_test_split(model, processed, batch_size, ten_crop, seed)
-    return classification_metrics(true, probabilities, classes)
+    evaluate stage scores them, and whether it classified each test image (by key) right."""
+    true, probabilities, _, keys = predict_test_split(model, processed, batch_size, ten_crop, seed)
+    right = dict(zip(keys, (probabilities.argmax(axis=1) == true).tolist(), strict=True))
+    return classification_metrics(true, probabilities, classes), right
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

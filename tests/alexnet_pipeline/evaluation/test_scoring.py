@@ -105,11 +105,13 @@ def test_the_test_split_with_ten_crops(processed: Path) -> None:
     np.testing.assert_allclose(centre, plain, rtol=1e-6)
 
 
-def test_test_metrics_are_classification_metrics_of_the_test_split(processed: Path) -> None:
-    true, probabilities, _, _ = scoring.predict_test_split(MeanColour(), processed, 2, True, seed=0)
-    metrics = scoring.test_metrics(MeanColour(), processed, 2, True, 0, CLASSES)
+def test_test_answers_are_classification_metrics_of_the_test_split(processed: Path) -> None:
+    true, probabilities, _, keys = scoring.predict_test_split(MeanColour(), processed, 2, True, seed=0)
+    metrics, right = scoring.test_answers(MeanColour(), processed, 2, True, 0, CLASSES)
     assert metrics == classification_metrics(true, probabilities, CLASSES)
     assert metrics["num_examples"] == 5
+    assert right == {key: bool(p.argmax() == t) for key, p, t in zip(keys, probabilities, true, strict=True)}
+    assert sum(right.values()) == round(metrics["accuracy"] * 5)
 
 
 TRUE = np.array([0, 1, 2, 1])
