@@ -108,7 +108,7 @@ def _deploy(args: argparse.Namespace) -> int:
     """Create the prefect.yaml deployment and its work pool; optionally start a worker for it."""
     from pipelines.deployment import deploy
 
-    spec = deploy(_project(args), args.name)
+    spec = deploy(_project(args), args.name, args.alert_block)
     if not args.worker:
         log.info("start a worker with: prefect worker start --pool %s", spec.work_pool)
         return 0
@@ -119,7 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
     """Serve a prefect.yaml deployment from this process until interrupted."""
     from pipelines.deployment import serve
 
-    serve(_project(args), args.name)
+    serve(_project(args), args.name, args.alert_block)
     return 0
 
 
@@ -350,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
         deployment = command(name, handler, text)
         deployment.add_argument("--name", default="nightly",
                                 help="the deployment in prefect.yaml (default: nightly)")
+        deployment.add_argument("--alert-block", metavar="TYPE/NAME",
+                                help="send alerts through this Prefect notification block (e.g. slack-webhook/ml-team); "
+                                     "default: a webhook block from $ALEXNET_ALERT_WEBHOOK_URL, else no alerts")
         if name == "deploy":
             deployment.add_argument("--worker", action="store_true", help="then start a process worker for it")
 

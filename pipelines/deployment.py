@@ -1,5 +1,6 @@
 """The flow's deployments, as declared in prefect.yaml: create them on a Prefect server with a
-process work pool (`alexnet deploy`), or serve one from this process (`alexnet serve`)."""
+process work pool (`alexnet deploy`), or serve one from this process (`alexnet serve`); either
+way with the automations that watch their runs (pipelines/automations.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import yaml
 
 from alexnet_pipeline.errors import PipelineError
+from pipelines import automations
 
 PREFECT_FILE = "prefect.yaml"
+FLOW_NAME = "alexnet_pipeline"
+HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +34,7 @@ class DeploymentSpec:
     timezone: str
     work_pool: str
     parameters: dict[str, Any]
+    heartbeat_s: int  # seconds between a run's heartbeats (job_variables.env.PREFECT_FLOWS_HEARTBEAT_FREQUENCY)
 
 
 def read_spec(project_dir: Path, name: str) -> DeploymentSpec:
@@ -49,8 +55,18 @@ def read_spec(project_dir: Path, name: str) -> DeploymentSpec:
     crons = [schedule for schedule in item.get("schedules") or [] if "cron" in schedule]
     if not crons or not (item.get("work_pool") or {}).get("name"):
         raise PipelineError(f"{path}: deployment {name!r} needs a cron schedule and work_pool.name")
+    heartbeat = ((item["work_pool"].get("job_variables") or {}).get("env") or {}).get(HEARTBEAT_ENV)
+    try:
+        heartbeat_s = int(heartbeat)
+    except (TypeError, ValueError):
+        heartbeat_s = 0
+    if heartbeat_s < 30:  # Prefect's least heartbeat frequency
+        raise PipelineError(f"{path}: deployment {name!r} needs work_pool.job_variables.env.{HEARTBEAT_ENV}, "
+                            f"a number of seconds of at least 30 (it has {heartbeat!r}): without heartbeats a "
+                            "run whose machine died stays Running")
     return DeploymentSpec(name=name, cron=crons[0]["cron"], timezone=crons[0].get("timezone", "UTC"),
-                          work_pool=item["work_pool"]["name"], parameters=dict(item.get("parameters") or {}))
+                          work_pool=item["work_pool"]["name"], parameters=dict(item.get("parameters") or {}),
+                          heartbeat_s=heartbeat_s)
 
 
 def require_server() -> str:
@@ -81,8 +97,17 @@ def ensure_work_pool(name: str) -> bool:
             return True
 
 
-def deploy(project_dir: Path, name: str) -> DeploymentSpec:
-    """Create or update the deployment `name` from prefect.yaml, and its work pool."""
+def deployment_id(name: str) -> UUID:
+    """The id of the flow's deployment `name` on the Prefect server."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_deployment_by_name(f"{FLOW_NAME}/{name}").id
+
+
+def deploy(project_dir: Path, name: str, alert_block: str | None = None) -> DeploymentSpec:
+    """Create or update the deployment `name` from prefect.yaml, its work pool and its
+    automations (alerts through `alert_block`, or automations.WEBHOOK_ENV's URL)."""
     spec = read_spec(project_dir, name)
     url = require_server()
     try:
@@ -97,13 +122,17 @@ def deploy(project_dir: Path, name: str) -> DeploymentSpec:
                                env={**os.environ, "PREFECT_CLI_WRAP_LINES": "false"})
     if completed.returncode != 0:
         raise PipelineError(f"`prefect deploy --name {name}` failed:\n{(completed.stdout + completed.stderr)[-3000:]}")
-    log.info("deployment alexnet_pipeline/%s: cron %r (%s) on work pool %s", name, spec.cron, spec.timezone,
+    log.info("deployment %s/%s: cron %r (%s) on work pool %s", FLOW_NAME, name, spec.cron, spec.timezone,
              spec.work_pool)
+    automations.ship(f"{FLOW_NAME}/{name}", deployment_id(name), spec.heartbeat_s,
+                     automations.alert_target(alert_block))
     return spec
 
 
-def serve(project_dir: Path, name: str) -> None:
-    """Serve the deployment `name` from this process: its schedule and parameters, no work pool."""
+def serve(project_dir: Path, name: str, alert_block: str | None = None) -> None:
+    """Serve the deployment `name` from this process: its schedule, parameters, heartbeats and
+    automations, no work pool."""
+    from prefect import serve as serve_deployments
     from prefect.schedules import Cron
 
     from pipelines.flow import alexnet_pipeline
@@ -111,8 +140,11 @@ def serve(project_dir: Path, name: str) -> None:
     spec = read_spec(project_dir, name)
     project = project_dir.resolve()
     os.chdir(project)  # the entrypoint is recorded relative to the working directory
-    parameters = {**spec.parameters, "project_dir": str(project)}
+    os.environ[HEARTBEAT_ENV] = str(spec.heartbeat_s)  # the runs this process starts inherit it
+    deployment = alexnet_pipeline.to_deployment(
+        name=name, schedules=[Cron(spec.cron, timezone=spec.timezone)],
+        parameters={**spec.parameters, "project_dir": str(project)},
+        description=f"{name}, served by `alexnet serve` (prefect.yaml's schedule)")
+    automations.ship(f"{FLOW_NAME}/{name}", deployment.apply(), spec.heartbeat_s, automations.alert_target(alert_block))
     # limit=1: DVC runs one repro per project at a time, as the work pool deployment's concurrency_limit
-    alexnet_pipeline.serve(name=name, schedules=[Cron(spec.cron, timezone=spec.timezone)], parameters=parameters,
-                           limit=1,
-                           description=f"{name}, served by `alexnet serve` (prefect.yaml's schedule)")
+    serve_deployments(deployment, limit=1)

@@ -7,8 +7,9 @@ text: the run journal that every stage command writes to (`stage_runner.run_stag
 whether its command ran and, if it failed, its own error message; dvc.lock before and after says
 whether DVC put other outputs in place without running it (restored from its run cache). Only
 `download` is retried, with exponential backoff; `train` has a timeout. Any failure ends the run
-Failed with the stage's own message (a failed validation: its summary), never Crashed. A
-successful run publishes the metrics table, the gate's decision with the drift summary, and the
+Failed with the stage's own message (a failed validation: its summary), never Crashed. When the
+gate ran, the run emits its decision and any drift as events (`alerts.announce`), which the
+deployment's automations send as alerts, even if a later stage failed. A successful run publishes the metrics table, the gate's decision with the drift summary, and the
 report's path as artifacts, then the optional post-steps: `dvc push`, a git commit and, after the
 commit, the blessed model's registration as a GTO version. A candidate the gate rejected ends the
 run Completed with a "not promoted" message or Failed (`gate.on_reject`).
@@ -33,7 +34,7 @@ from alexnet_pipeline.core.dvc_command import LOCK_FILE, dvc_command
 from alexnet_pipeline.core.stage_runner import JOURNAL_ENV, StageRecord, stage_record
 from alexnet_pipeline.errors import ConfigError, PipelineError
 from alexnet_pipeline.registry.gate import run_failure
-from pipelines import post_steps, publish
+from pipelines import alerts, post_steps, publish
 from pipelines.commands import Finished, run_logged
 from pipelines.exits import exit_is_failure, quiet_pipeline_errors
 from pipelines.overrides import PARAMS_FILE, apply_param_overrides
@@ -157,11 +158,18 @@ def alexnet_pipeline(project_dir: str = ".", overrides: list[str] | None = None,
         "train": {"timeout_seconds": train_timeout_s},
     }
     outcome: dict[str, str] = {}
+    failure: State | None = None
     for stage in STAGES[:STAGES.index(until) + 1]:
         state = STAGE_TASKS[stage].with_options(**options.get(stage, {}))(stage, project, return_state=True)
         if not state.is_completed():
-            return _failed(stage, state, train_timeout_s)
+            failure = _failed(stage, state, train_timeout_s)
+            break
         outcome[stage] = state.result()
+    if outcome.get("gate") == "ran":  # a new decision, even if a later stage failed: alert on it
+        state = alerts.announce(project, return_state=True)
+        failure = failure or (None if state.is_completed() else _failed(alerts.announce.name, state, train_timeout_s))
+    if failure is not None:
+        return failure
     get_run_logger().info("stages: %s", outcome)
     finishing = [(publish.publish_results, (project, outcome))] if until == "report" else []
     if dvc_push:  # before the commit, so that no commit names data the remote lacks
