@@ -7,8 +7,9 @@ McNemar's test at `gate.alpha`, with a bootstrap interval of the difference), mu
 weights of a version rolled back out of serving, and with `drift.on_drift: fail` must come from
 data that did not drift. Writes `paths.drift` (this dataset against the blessed model's:
 classes, class balance, image size/format/brightness, files, leakage across versions, embedding
-MMD) and `paths.gate` (the decision, the checks, both models' figures, the versions). A promoted
-candidate replaces `paths.blessed` (a persisted DVC output), which export serves, with its model
+MMD, and without labels the blessed model's predicted classes and confidence on both, with the
+most atypical new images), their thumbnails in `paths.drift_gallery`, and `paths.gate` (the
+decision, the checks, both models' figures, the versions). A promoted candidate replaces `paths.blessed` (a persisted DVC output), which export serves, with its model
 card; otherwise the blessed model stays in place. Every decision is appended to `paths.history`. Each image's split is read from preprocess's `split_table.csv`,
 never assigned again, so drift and the blessed reference see the split the shards hold.
 """
@@ -50,9 +51,10 @@ from alexnet_pipeline.core.contracts import (
     write_contract,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
+from alexnet_pipeline.drift.atypical_images import most_atypical, write_gallery
 from alexnet_pipeline.drift.comparison import compare_versions
 from alexnet_pipeline.drift.dataset_table import data_fingerprint, dataset_table, read_table
-from alexnet_pipeline.drift.embeddings import embed_files, sample_rows
+from alexnet_pipeline.drift.embeddings import class_probabilities, embed_files, sample_rows
 from alexnet_pipeline.evaluation.paired_comparison import compare_paired
 from alexnet_pipeline.evaluation.scoring import test_answers
 from alexnet_pipeline.input.tfrecords import ShardFormat
@@ -87,18 +89,25 @@ def current_table(params: Params) -> pd.DataFrame:
                          read_rows(SplitRow, paths.processed / SPLIT_TABLE_FILE))
 
 
-def drift_report(table: pd.DataFrame, blessed: BlessedModel | None, embeddings: np.ndarray | None,
-                 cfg: DriftConfig, seed: int) -> dict[str, Any]:
-    """`paths.drift`: this dataset (`table`, `embeddings` by the blessed model) against the
-    blessed model's; without a blessed model there is nothing to compare."""
+def drift_report(table: pd.DataFrame, blessed: BlessedModel | None, model: keras.Model | None,
+                 sample: list[str], embeddings: np.ndarray | None, cfg: DriftConfig, seed: int) -> dict[str, Any]:
+    """`paths.drift`: this dataset (`table`; its `sample` of paths embedded by the blessed
+    `model` as `embeddings`) against the blessed model's, with the blessed model's predictions on
+    both samples (its last layer applied to the embeddings: no labels, no second forward pass)
+    and the gallery of the most atypical sampled images; without a blessed model there is nothing
+    to compare."""
     current = {"images": len(table), "classes": sorted(set(table["label"]))}
-    if blessed is None:
-        return {"reference": None, "current": current, "drifted": False, "findings": [], "on_drift": cfg.on_drift}
-    reference = blessed.reference()
-    body = compare_versions(reference, table, blessed.embeddings(), embeddings, cfg, seed)
+    if blessed is None or model is None or embeddings is None:
+        return {"reference": None, "current": current, "drifted": False, "findings": [], "on_drift": cfg.on_drift,
+                "predictions": None, "gallery": []}
+    reference, reference_embeddings, labels = blessed.reference(), blessed.embeddings(), blessed.labels
+    probabilities = class_probabilities(model, reference_embeddings), class_probabilities(model, embeddings)
+    body = compare_versions(reference, table, reference_embeddings, embeddings, cfg, seed,
+                            probabilities=probabilities, labels=labels)
     return {"reference": {"version": blessed.version.version, "images": len(reference),
                           "classes": sorted(set(reference["label"]))},
-            "current": current, **body, "on_drift": cfg.on_drift}
+            "current": current, **body, "on_drift": cfg.on_drift,
+            "gallery": most_atypical(sample, reference_embeddings, embeddings, probabilities[1], labels)}
 
 
 def candidate_right(params: Params) -> dict[str, bool]:
@@ -164,18 +173,19 @@ def main(params: Params) -> None:
     labels = read_contract(ClassNames, paths.labels).root
     shards = ShardFormat.read(paths.processed)
     table = current_table(params)
-    files = [paths.raw / path for path in sample_rows(table, params.drift.sample_size, params.base.seed)["path"]]
+    sample = sample_rows(table, params.drift.sample_size, params.base.seed)["path"].tolist()
+    files = [paths.raw / path for path in sample]
     candidate = load_model(params.scored_model)
     blessed = read_blessed(paths.blessed)
     history = read_history(paths.history)
-    blessed_figures, comparison, embeddings = None, None, None
+    blessed_figures, comparison, embeddings, blessed_model = None, None, None, None
     note = "nothing is blessed yet: the candidate is judged on the thresholds"
     if blessed is not None:
         blessed_model = load_model(blessed.model_file)
         embeddings = embed_files(blessed_model, files, *blessed.input_format())
         blessed_figures, comparison, note = rescore(blessed, blessed_model, labels, shards, params,
                                                     candidate_right(params))
-    drift = drift_report(table, blessed, embeddings, params.drift, params.base.seed)
+    drift = drift_report(table, blessed, blessed_model, sample, embeddings, params.drift, params.base.seed)
     digest = weights_digest(candidate)
     number = blessed.version.number + 1 if blessed else 1
     same = blessed is not None and digest == blessed.version.weights_sha256
@@ -192,6 +202,7 @@ def main(params: Params) -> None:
                       model_card(params, version, now, table, metrics, drift, decision))
     else:
         ensure_exists(paths.blessed)
+    write_gallery(paths.drift_gallery, paths.raw, drift["gallery"])
     write_contract(paths.drift, DriftReport, drift)
     write_contract(paths.gate, GateDecision, decision)
     append_event(paths.history, {

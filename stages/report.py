@@ -2,7 +2,8 @@
 run, and its headline figures in Markdown for terminals and CI.
 
 `paths.report` opens with the model gate's decision (promoted or not, both models' figures, the
-checks) and the data drift against the blessed model's data, then gathers the data source and counts, the validation result (linking the Data
+checks) and the data drift against the blessed model's data (with the blessed model's
+predictions on both and a gallery of the most atypical new images), then gathers the data source and counts, the validation result (linking the Data
 Docs), the params, the model's layers, the training curves and summary, the test metrics with
 the confusion matrix and per-class table, sample predictions right and wrong, and the metrics
 diff against the last commit (read through DVC), and the blessed model's card. `paths.report_markdown`
@@ -58,9 +59,11 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
                   model: dict[str, Any] | None = None, summary: dict[str, Any] | None = None,
                   samples: list[dict[str, Any]] = (), diff: list[dict[str, Any]] = (),
                   baseline_note: str = "", gate: dict[str, Any] | None = None,
-                  drift: dict[str, Any] | None = None, card: dict[str, Any] | None = None) -> str:
-    """The report's HTML from the run's results; images are embedded as data URIs, and
-    `data_docs` is the link (relative to the report) to the GX Data Docs."""
+                  drift: dict[str, Any] | None = None, card: dict[str, Any] | None = None,
+                  gallery: list[dict[str, Any]] = ()) -> str:
+    """The report's HTML from the run's results; images are embedded as data URIs, `data_docs`
+    is the link (relative to the report) to the GX Data Docs, and `gallery` the drift report's
+    atypical images with their thumbnails (`report_parts.drift_gallery`)."""
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("alexnet_pipeline.reporting", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -76,7 +79,9 @@ def render_report(params: Params, layout: dict[str, Any], splits: dict[str, dict
         precision=report_parts.precision_text(summary) if summary else "",
         gate=gate, drift=drift, drift_tests=report_parts.drift_tests(drift) if drift else [],
         drift_chart=charts.drift_charts(drift) if drift and drift["reference"] is not None else "",
-        card=card,
+        prediction_chart=(charts.prediction_charts(drift["predictions"], drift["reference"]["version"])
+                          if drift and drift["reference"] is not None and drift.get("predictions") else ""),
+        gallery=list(gallery), card=card,
     )
 
 
@@ -114,6 +119,7 @@ def main(params: Params) -> None:
         data_docs=os.path.relpath(paths.data_docs / "index.html", paths.report.parent),
         model=read_optional(ModelSummary, paths.train_logs / MODEL_SUMMARY_FILE), summary=summary,
         samples=samples, diff=diff, baseline_note=baseline_note, gate=gate, drift=drift, card=card_data,
+        gallery=report_parts.drift_gallery(drift, paths.drift_gallery),
     )
     atomic.write_text(paths.report, html)
     atomic.write_text(paths.report_markdown, report_parts.render_markdown(

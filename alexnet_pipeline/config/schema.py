@@ -97,6 +97,8 @@ class PathsConfig(_Section):
     gate: NonEmptyPath = Field(
         description="the gate's decision: promoted or not, both models' figures, reasons, versions")
     drift: NonEmptyPath = Field(description="data drift between the blessed model's dataset and this one")
+    drift_gallery: NonEmptyPath = Field(
+        description="thumbnails of the 12 sampled images farthest from the blessed model's data (the report's gallery)")
     history: NonEmptyPath = Field(
         description="every gate decision and rollback, one JSON line each (kept between runs, in git)")
     model_card: NonEmptyPath = Field(
@@ -300,7 +302,7 @@ class DriftConfig(_Section):
     min_effect: Float = Field(
         ge=0, le=1, description="the least effect a test flags as drift (total variation / KS distance)")
     sample_size: Int = Field(
-        ge=10, description="images per version embedded with the blessed model for the MMD test")
+        ge=10, description="images per version embedded with the blessed model for the MMD and prediction tests and the gallery")
     permutations: Int = Field(ge=100, description="permutations behind the embedding MMD test's p-value")
     on_drift: Literal["warn", "fail"] = Field(
         description="warn: report it; fail: drift blocks promotion and fails the run")

@@ -407,6 +407,17 @@ class DriftReport(Contract):
         description="maximum mean discrepancy test of the blessed model's embeddings of a "
                     "sample of both versions, with the sample sizes; null without a blessed "
                     "version")] = None
+    predictions: Annotated[dict[str, Any] | None, Field(
+        description="label-free: the blessed model's own predictions on both embedding samples: "
+                    "chi-square test of the predicted-class counts (effect the total variation "
+                    "distance) and KS test of the top-1 confidence, with both count tables, "
+                    "summaries and a histogram, and the sample sizes; null without a blessed "
+                    "version")] = None
+    gallery: Annotated[list[dict[str, Any]] | None, Field(
+        description="the 12 sampled images farthest from the blessed version's sample in embedding "
+                    "space (mean distance to the 5 nearest), most atypical first: path, predicted "
+                    "class, confidence, distance and thumbnail (a file in paths.drift_gallery); "
+                    "empty without a blessed version")] = None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -1,18 +1,26 @@
 """Compare two dataset versions: classes, class balance, image size/format/brightness, files
-added/removed/changed, leakage across versions, and an embedding drift score."""
+added/removed/changed, leakage across versions, an embedding drift score, and the blessed
+model's predictions on both (label-free)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from alexnet_pipeline.config import DriftConfig
-from alexnet_pipeline.drift.statistics import categorical_shift, mmd_shift, numeric_shift
+from alexnet_pipeline.drift.prediction_shift import prediction_findings, prediction_shift
+from alexnet_pipeline.drift.statistics import (
+    categorical_shift,
+    histogram,
+    mmd_shift,
+    numeric_shift,
+    summary,
+)
 
 EXAMPLES = 5  # file paths listed per kind of change
-HISTOGRAM_BINS = 16
 NUMERIC = ("width", "height", "brightness")
 
 
@@ -24,27 +32,6 @@ def _numbers(values: pd.Series) -> np.ndarray:
     """A column's finite numbers: a missing or unreadable figure (NaN, text) is left out."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     return numbers[np.isfinite(numbers)]
-
-
-def _summary(values: np.ndarray) -> dict[str, float]:
-    if values.size == 0:
-        return {}
-    return {"min": round(float(values.min()), 3), "median": round(float(np.median(values)), 3),
-            "max": round(float(values.max()), 3)}
-
-
-def _histogram(old: np.ndarray, new: np.ndarray) -> dict[str, list[float]]:
-    """Both versions' values in the same bins, as fractions, for the report's overlaid plot."""
-    both = np.concatenate([old, new])
-    if both.size == 0:
-        return {"edges": [], "reference": [], "current": []}
-    edges = np.histogram_bin_edges(both, bins=HISTOGRAM_BINS)
-
-    def share(values: np.ndarray) -> list[float]:
-        counts, _ = np.histogram(values, bins=edges)
-        return [round(float(c) / max(values.size, 1), 4) for c in counts]
-
-    return {"edges": [round(float(e), 3) for e in edges], "reference": share(old), "current": share(new)}
 
 
 def file_changes(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any]:
@@ -70,9 +57,13 @@ def cross_version_leakage(old: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any
 
 
 def compare_versions(old: pd.DataFrame, new: pd.DataFrame, old_embeddings: np.ndarray | None,
-                     new_embeddings: np.ndarray | None, cfg: DriftConfig, seed: int) -> dict[str, Any]:
+                     new_embeddings: np.ndarray | None, cfg: DriftConfig, seed: int, *,
+                     probabilities: tuple[np.ndarray, np.ndarray] | None = None,
+                     labels: Sequence[str] = ()) -> dict[str, Any]:
     """The drift report's body: every comparison with its figures, and `findings`, one line per
-    kind of drift found (empty: no drift)."""
+    kind of drift found (empty: no drift). `probabilities`, the blessed model's class
+    probabilities (in the order of `labels`) of the old and the new embedding sample, add the
+    label-free prediction tests; without them `predictions` is None."""
     p, effect = cfg.p_value, cfg.min_effect
     old_classes, new_classes = set(old["label"]), set(new["label"])
     classes = {"added": sorted(new_classes - old_classes), "removed": sorted(old_classes - new_classes)}
@@ -82,8 +73,8 @@ def compare_versions(old: pd.DataFrame, new: pd.DataFrame, old_embeddings: np.nd
     for column in NUMERIC:
         old_values, new_values = _numbers(old[column]), _numbers(new[column])
         distributions[column] = {**numeric_shift(old_values, new_values, p, effect).as_json(),
-                                 "reference": _summary(old_values), "current": _summary(new_values),
-                                 "histogram": _histogram(old_values, new_values)}
+                                 "reference": summary(old_values), "current": summary(new_values),
+                                 "histogram": histogram(old_values, new_values)}
     distributions["format"] = {**categorical_shift(_counts(old, "format"), _counts(new, "format"), p, effect).as_json(),
                                "reference": _counts(old, "format"), "current": _counts(new, "format")}
     leakage = cross_version_leakage(old, new)
@@ -91,6 +82,7 @@ def compare_versions(old: pd.DataFrame, new: pd.DataFrame, old_embeddings: np.nd
     if old_embeddings is not None and new_embeddings is not None:
         embedding = {**mmd_shift(old_embeddings, new_embeddings, cfg.permutations, seed, p).as_json(),
                      "sample_sizes": [len(old_embeddings), len(new_embeddings)]}
+    predictions = None if probabilities is None else prediction_shift(*probabilities, labels, p, effect)
     findings = []
     if classes["added"] or classes["removed"]:
         findings.append(f"classes changed: added {classes['added'] or 'none'}, removed {classes['removed'] or 'none'}")
@@ -105,6 +97,8 @@ def compare_versions(old: pd.DataFrame, new: pd.DataFrame, old_embeddings: np.nd
                         "model's data (leakage across versions)")
     if embedding is not None and embedding["drifted"]:
         findings.append(f"embeddings shifted (MMD^2 {embedding['statistic']:.4g}, p={embedding['p_value']:.2g})")
+    if predictions is not None:
+        findings += prediction_findings(predictions)
     return {"drifted": bool(findings), "findings": findings, "classes": classes, "class_balance": balance,
             "distributions": distributions, "files": file_changes(old, new), "leakage": leakage,
-            "embedding": embedding}
+            "embedding": embedding, "predictions": predictions}

@@ -1,5 +1,6 @@
 """A fixed-size sample of a dataset version embedded by a model's penultimate layer (fc7's
-activations), the input of the embedding drift test."""
+activations), the input of the embedding drift test, and the model's class probabilities of
+those embeddings (its last layer applied to them), the input of the prediction drift tests."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from alexnet_pipeline.input.tfrecords import ShardFormat
 log = logging.getLogger(__name__)
 OUTPUT_LAYER = "predictions"  # the embedding is this layer's input: fc7 after (inference-time) dropout
 BATCH = 32
+HEAD_BATCH = 1024  # embeddings per call of the last layer
 
 
 def sample_rows(table: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -40,3 +42,19 @@ def embed_files(model: keras.Model, files: list[Path], shards: ShardFormat, resi
     log.info("embedded %d images with %s", len(files), model.name)
     width = features.output_shape[-1]
     return np.concatenate(rows) if rows else np.zeros((0, width), dtype=np.float32)
+
+
+def classifier_head(model: keras.Model) -> keras.Model:
+    """`model` from its penultimate layer on: the `predictions` layer and whatever follows it (its
+    softmax), so that the head of an image's embedding is the model's output for that image."""
+    return keras.Model(model.get_layer(OUTPUT_LAYER).input, model.output)
+
+
+def class_probabilities(model: keras.Model, embeddings: np.ndarray) -> np.ndarray:
+    """The model's class probabilities (float64, one row per embedding, in its output order) of
+    embeddings that `embed_files` made with the same model: one forward pass gives both, and a
+    blessed store keeps only embeddings."""
+    head = classifier_head(model)
+    rows = [np.asarray(head(embeddings[start:start + HEAD_BATCH], training=False), dtype=np.float64)
+            for start in range(0, len(embeddings), HEAD_BATCH)]
+    return np.concatenate(rows) if rows else np.zeros((0, head.output_shape[-1]))

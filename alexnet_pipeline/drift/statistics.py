@@ -1,4 +1,5 @@
-"""Two-sample tests of drift, each with a statistic, a p-value and an effect size.
+"""Two-sample tests of drift, each with a statistic, a p-value and an effect size, and the
+summaries and shared-bin histograms the report plots of two samples.
 
 A test flags drift only when its p-value is below `p_value` and its effect is at least
 `min_effect`: at 25,000 images every tiny shift is significant, and a practical threshold on the
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+HISTOGRAM_BINS = 16
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,29 @@ def _finite(values: Sequence[float | None]) -> np.ndarray:
     """The finite numbers of `values`: None and NaN are missing figures, infinities no figures."""
     array = np.asarray(values, dtype=float)
     return array[np.isfinite(array)]
+
+
+def summary(values: np.ndarray, places: int = 3) -> dict[str, float]:
+    """Minimum, median and maximum, rounded to `places`; {} without values."""
+    if values.size == 0:
+        return {}
+    return {"min": round(float(values.min()), places), "median": round(float(np.median(values)), places),
+            "max": round(float(values.max()), places)}
+
+
+def histogram(old: np.ndarray, new: np.ndarray, places: int = 3) -> dict[str, list[float]]:
+    """Both versions' values in the same bins, as fractions, for the report's overlaid plot; the
+    edges are rounded to `places`."""
+    both = np.concatenate([old, new])
+    if both.size == 0:
+        return {"edges": [], "reference": [], "current": []}
+    edges = np.histogram_bin_edges(both, bins=HISTOGRAM_BINS)
+
+    def share(values: np.ndarray) -> list[float]:
+        counts, _ = np.histogram(values, bins=edges)
+        return [round(float(c) / max(values.size, 1), 4) for c in counts]
+
+    return {"edges": [round(float(e), places) for e in edges], "reference": share(old), "current": share(new)}
 
 
 def categorical_shift(old: dict[str, int], new: dict[str, int], p_threshold: float,

@@ -76,3 +76,26 @@ def drift_charts(drift: dict) -> str:
             axis.legend()  # an empty panel has nothing to label (matplotlib would warn)
         axis.set_title(f"{name} (share of images)")
     return _to_data_uri(figure)
+
+
+def prediction_charts(predictions: dict, version: str) -> str:
+    """The blessed model's predictions on its own data (`version`) and on this run's: images per
+    predicted class, and the top-1 confidence of both overlaid (the shares of each sample per bin)."""
+    figure, axes = plt.subplots(1, 2, figsize=(8, 3.4))
+    classes = predictions["classes"]
+    names = list(classes["reference"])
+    positions = np.arange(len(names))
+    for offset, side in ((-0.2, "reference"), (0.2, "current")):
+        axes[0].bar(positions + offset, [classes[side].get(name, 0) for name in names], width=0.4,
+                    label=f"{side} ({version})" if side == "reference" else "this run")
+    axes[0].set_xticks(positions, names, rotation=45, ha="right")
+    axes[0].set_title("predicted class (sampled images)")
+    axes[0].legend()
+    histogram = predictions["confidence"]["histogram"]
+    if histogram["edges"]:
+        for side in ("reference", "current"):
+            axes[1].stairs(histogram[side], histogram["edges"], label=side, fill=side == "reference",
+                           alpha=0.4 if side == "reference" else 1.0)
+        axes[1].legend()
+    axes[1].set_title("top-1 confidence (share of images)")
+    return _to_data_uri(figure)

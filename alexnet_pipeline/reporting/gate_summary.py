@@ -42,6 +42,12 @@ def gate_markdown(decision: dict[str, Any], drift: dict[str, Any]) -> list[str]:
     lines += ["| check | statistic | p-value | effect | drift |", "|---|---|---|---|---|"]
     lines += [f"| {name} ({result['test']}) | {result['statistic']:.4g} | {result['p_value']:.3g} | "
               f"{result['effect']:.3f} | {'yes' if result['drifted'] else 'no'} |" for name, result in drift_tests(drift)]
+    predictions = drift.get("predictions")
+    if predictions:
+        reference, current = predictions["sample_sizes"]
+        lines += ["", (f"Without labels: the blessed model's predicted classes and confidence on {current} sampled "
+                       f"images of this data against {reference} of its own data (the last two rows); the HTML "
+                       f"report shows the {len(drift.get('gallery') or [])} most atypical new images.")]
     files, leakage = drift["files"], drift["leakage"]
     lines += ["", (f"Files: {files['added']} added, {files['removed']} removed, {files['changed']} changed, "
               f"{files['unchanged']} unchanged. Leakage across versions: {leakage['count']} new train images "

@@ -1,5 +1,6 @@
-"""Pieces of the report beyond charts: sample predictions with thumbnails, the metrics diff
-against the last commit (read through DVC), and the Markdown version for terminals and CI."""
+"""Pieces of the report beyond charts: sample predictions with thumbnails, the drift tests and
+the gallery of atypical images, the metrics diff against the last commit (read through DVC), and
+the Markdown version for terminals and CI."""
 
 from __future__ import annotations
 
@@ -108,9 +109,27 @@ def drift_tests(drift: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The drift report's statistical tests by name, in the report's order."""
     if drift["reference"] is None:
         return []
+    predictions = drift.get("predictions")  # a report written before the prediction tests has none
     return [("class balance", drift["class_balance"]),
             *((f"image {name}", result) for name, result in drift["distributions"].items()),
-            *([("embeddings", drift["embedding"])] if drift["embedding"] else [])]
+            *([("embeddings", drift["embedding"])] if drift["embedding"] else []),
+            *([("predicted classes", predictions["classes"]), ("prediction confidence", predictions["confidence"])]
+              if predictions else [])]
+
+
+def file_data_uri(path: Path, media_type: str = "image/jpeg") -> str:
+    """A file's bytes as a data URI, or "" when there is no such file."""
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        return ""
+    return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
+
+
+def drift_gallery(drift: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
+    """The drift report's gallery of atypical images, each with its thumbnail (written by the gate
+    into `folder`) as a data URI under `image` ("" when the file is missing)."""
+    return [{**entry, "image": file_data_uri(folder / entry["thumbnail"])} for entry in drift.get("gallery") or []]
 
 
 def render_markdown(title: str, metrics: dict[str, Any], diff: list[dict[str, Any]], baseline_note: str,

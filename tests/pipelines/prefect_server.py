@@ -3,6 +3,7 @@ helpers that start, stop and wait on its workers and runs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
+import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
@@ -52,6 +54,15 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         process.wait()
     except ProcessLookupError:
         process.wait()
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL `process` and everything it started (a worker starts flow runs in sessions of their
+    own, out of its process group), as a machine that dies would."""
+    for member in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.send_signal(signal.SIGKILL)
+    process.wait()
 
 
 def running_server(home: Path) -> Iterator[dict[str, str]]:

@@ -5,32 +5,27 @@ promptly, resumes training from the last finished epoch and completes."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.pipelines.prefect_server import BIN, DEPLOYMENT, deploy, start, stop, wait_for_run
+from tests.pipelines.prefect_server import (
+    BIN,
+    DEPLOYMENT,
+    deploy,
+    kill_tree,
+    start,
+    stop,
+    wait_for_run,
+)
 
 EPOCHS = 12  # a few seconds each on 2 cores: the kill lands well inside training
 NEXT_RUN_START_S = 180  # the goal: the next run starts within 3 minutes of the kill
-
-
-def _kill_tree(process: subprocess.Popen) -> None:
-    """SIGKILL the worker and everything it started (flow runs get sessions of their own), as a
-    machine that dies would."""
-    for member in [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.send_signal(signal.SIGKILL)
-    process.wait()
 
 
 def _create_run(api: str, overrides: list[str]):
@@ -54,7 +49,7 @@ def test_a_run_whose_worker_died_ends_crashed_and_the_next_run_resumes_it(
             if time.monotonic() > deadline:
                 pytest.fail(f"training did not reach its first epoch:\n{first_log.read_text()[-3000:]}")
             time.sleep(0.2)
-        _kill_tree(worker)
+        kill_tree(worker)
         killed_at = datetime.now(UTC)
         finished_epochs = json.loads(backup.read_text())["epoch"]
     finally:

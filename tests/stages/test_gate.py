@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from alexnet_pipeline.config import Params, load_params
 from alexnet_pipeline.core.artifacts import LAYOUT_FILE, MANIFEST_FILE, PREDICTIONS_FILE
@@ -152,6 +153,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     decision, drift = _gate(first)
     assert decision["status"] == "promoted" and decision["serving_version"] == "v1.0.0"
     assert drift["reference"] is None
+    # nothing blessed before: no prediction tests, an empty gallery (a note keeps its folder)
+    assert drift["predictions"] is None and drift["gallery"] == []
+    assert [p.name for p in first.paths.drift_gallery.iterdir()] == ["README.txt"]
     return World(root / "data", processed, always_a, always_b, always_b_model, first.paths.blessed, first)
 
 
@@ -285,3 +289,28 @@ def test_weights_a_rollback_took_out_of_serving_are_refused(world: World, tmp_pa
         "detail": ("the candidate has the weights of v2.0.0, rolled back to v1.0.0 at 2026-12-01T02:00:00+00:00 "
                    "(labels were wrong); train a new model to replace v1.0.0")}
     assert json.loads((params.paths.blessed / "version.json").read_text())["version"] == "v1.0.0"
+
+
+def test_drift_has_the_blessed_models_predictions_and_a_gallery_of_its_sample(world: World, tmp_path: Path) -> None:
+    """The blessed always-`a` model (softmax 0.9933 for `a`, whatever the image) on the same data:
+    its predictions match its reference's exactly, and the 10 sampled images (fewer than 12) make
+    the gallery, the farthest first, each with its thumbnail from the raw file."""
+    world.blessed_copy(tmp_path)
+    params = world.params(tmp_path, world.always_b, gate__min_accuracy=0.3)
+    _, drift = _gate(params)
+    predictions = drift["predictions"]
+    assert predictions["sample_sizes"] == [10, 10]
+    assert predictions["classes"]["reference"] == predictions["classes"]["current"] == {"a": 10, "b": 0}
+    assert predictions["confidence"]["current"] == {"min": 0.9933, "median": 0.9933, "max": 0.9933}
+    assert not predictions["classes"]["drifted"] and not predictions["confidence"]["drifted"]
+    gallery = drift["gallery"]
+    assert len(gallery) == 10 and {entry["predicted"] for entry in gallery} == {"a"}
+    assert [entry["thumbnail"] for entry in gallery] == [f"{rank:02d}.jpg" for rank in range(1, 11)]
+    assert [entry["distance"] for entry in gallery] == sorted((e["distance"] for e in gallery), reverse=True)
+    assert {entry["path"] for entry in gallery} <= {path.relative_to(world.data / "raw").as_posix()
+                                                     for path in (world.data / "raw").rglob("*.jpg")}
+    assert sorted(p.name for p in params.paths.drift_gallery.iterdir()) == [e["thumbnail"] for e in gallery]
+    for entry in gallery:
+        with Image.open(params.paths.drift_gallery / entry["thumbnail"]) as thumbnail, \
+                Image.open(world.data / "raw" / entry["path"]) as original:
+            assert thumbnail.format == "JPEG" and thumbnail.size == original.size  # under 128 px: kept

@@ -475,6 +475,62 @@ def test_drift_section(full: Rendered) -> None:
         == {"reference (v1.0.0)": [4, 12, 9, 19], "this run": [0, 13, 8, 19]}
 
 
+PREDICTIONS = {
+    "sample_sizes": [40, 36],
+    "classes": _result("chi-square", 14.2, 0.00082, 0.3, True, reference={"lynx": 12, "ocelot": 8, "zebra": 20},
+                       current={"lynx": 24, "ocelot": 2, "zebra": 10}),
+    "confidence": _numeric(("kolmogorov-smirnov", 0.2, 0.4, 0.2, False), [0.4, 0.7, 1.0], [0.25, 0.75],
+                           [0.5, 0.5]),
+}
+GALLERY = [{"path": "test/zebra/dark <1>.jpg", "predicted": "lynx", "confidence": 0.4321, "distance": 12.3456,
+            "thumbnail": "01.jpg", "image": "data:image/jpeg;base64,/9j/CCCC"},
+           {"path": "train/lynx/5.jpg", "predicted": "lynx", "confidence": 0.9, "distance": 7.0,
+            "thumbnail": "02.jpg", "image": ""}]  # its file missing: a caption without a picture
+DRIFT_WITH_PREDICTIONS = {**DRIFT, "predictions": PREDICTIONS,
+                          "gallery": [{k: v for k, v in e.items() if k != "image"} for e in GALLERY]}
+
+
+def test_drift_section_with_the_label_free_tests_and_the_gallery(params) -> None:
+    rendered = render_spied(params, gate=REJECTED_GATE, drift=DRIFT_WITH_PREDICTIONS, gallery=GALLERY)
+    drift = rendered.document.by_id("drift")
+    assert drift.one("table").rows()[-3:] == [
+        ["embeddings", "mmd", "0.01234", "0.25", "0.012", "no"],
+        ["predicted classes", "chi-square", "14.2", "0.00082", "0.300", "yes"],
+        ["prediction confidence", "kolmogorov-smirnov", "0.2", "0.4", "0.200", "no"]]
+    assert [h.text() for h in drift.all("h3")] == ["The blessed model's predictions, without labels",
+                                                   "Most atypical new images"]
+    paragraphs = [p.text() for p in drift.all("p")]
+    assert paragraphs[2] == (
+        "The blessed v1.0.0's own predictions on 36 sampled images of this data against its predictions on 40 of "
+        "its own data: the mix of predicted classes (chi-square) and the top-1 confidence (Kolmogorov-Smirnov), in "
+        "the table above.")
+    assert paragraphs[3] == (
+        "The 2 sampled images of this data farthest from the blessed data in embedding space (mean Euclidean "
+        "distance to their 5 nearest reference embeddings), the most atypical first, with the blessed model's "
+        "prediction.")
+    charts_shown = drift.all("img")[:2]
+    figure = rendered.figure_of(charts_shown[1])
+    assert [axis.get_title() for axis in figure.axes] == ["predicted class (sampled images)",
+                                                          "top-1 confidence (share of images)"]
+    bars = figure.axes[0]
+    assert [label.get_text() for label in bars.get_xticklabels()] == ["lynx", "ocelot", "zebra"]
+    assert {group.get_label(): [bar.get_height() for bar in group] for group in bars.containers} == {
+        "reference (v1.0.0)": [12, 8, 20], "this run": [24, 2, 10]}
+    gallery = drift.by_id("drift-gallery")
+    figures = gallery.all("figure")
+    assert [f.one("figcaption").text() for f in figures] == [
+        "lynx 0.43 distance 12.3 test/zebra/dark <1>.jpg", "lynx 0.90 distance 7 train/lynx/5.jpg"]
+    assert [(img.attrs["src"], img.attrs["alt"]) for img in gallery.all("img")] == [
+        ("data:image/jpeg;base64,/9j/CCCC", "test/zebra/dark <1>.jpg")]
+
+
+def test_a_drift_report_from_before_the_prediction_tests_still_renders(params) -> None:
+    """drift.json written before the label-free tests (no `predictions`, no `gallery`)."""
+    drift = _render(params, gate=REJECTED_GATE, drift=DRIFT).by_id("drift")
+    assert drift.all("h3") == [] and len(drift.all("img")) == 1
+    assert drift.one("table").rows()[-1][0] == "embeddings"
+
+
 def test_drift_section_before_the_first_blessing(params) -> None:
     drift = _render(params, gate=FIRST_GATE, drift=FIRST_DRIFT).by_id("drift")
     assert [e.text() for e in drift.elements()] == [
@@ -691,6 +747,25 @@ MARKDOWN_OF_A_REJECTED_RUN = [
     ("Validation: issues found; 41 files, 2 invalid, 0 duplicates, 1 shared between splits, "
      "38 used."),
 ]
+
+
+def test_main_embeds_the_gallerys_thumbnails_from_the_gates_folder(tmp_path: Path) -> None:
+    """The gate's thumbnails (paths.drift_gallery) become data URIs of the very same bytes."""
+    params = load_params(write_params(tmp_path))
+    _write_inputs(params, REJECTED_GATE, DRIFT_WITH_PREDICTIONS)
+    params.paths.drift_gallery.mkdir(parents=True)
+    Image.new("RGB", (128, 96), (200, 30, 30)).save(params.paths.drift_gallery / "01.jpg", format="JPEG")
+    main(params)
+    html = params.paths.report.read_text()
+    images = parse(html).by_id("drift-gallery").all("img")
+    thumbnail = (params.paths.drift_gallery / "01.jpg").read_bytes()
+    assert [img.attrs["src"] for img in images] == ["data:image/jpeg;base64," + base64.b64encode(thumbnail).decode()]
+    assert len(_data_uris(html)) == 3  # the confusion matrix, the drift charts, the prediction charts
+    lines = params.paths.report_markdown.read_text().splitlines()
+    assert "| predicted classes (chi-square) | 14.2 | 0.00082 | 0.300 | yes |" in lines
+    assert ("Without labels: the blessed model's predicted classes and confidence on 36 sampled images of this "
+            "data against 40 of its own data (the last two rows); the HTML report shows the 2 most atypical new "
+            "images.") in lines
 
 
 def test_main_writes_every_section_of_a_rejected_run(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """report.html in a real browser: headless Chromium opens it from disk, every image loads, the
 console stays free of errors, and screenshots are taken of the page and of the gate and drift
-sections of a rejected run on drifted data (driven over the DevTools protocol).
+sections of a rejected run on drifted data, whose gallery of atypical images shows every
+thumbnail (driven over the DevTools protocol).
 
 Without Chromium on PATH these tests skip, except in CI (CI=true), where that is a failure:
 .ci/run installs Debian's chromium package, so a skip there would hide a broken setup."""
@@ -22,10 +23,13 @@ from websockets.sync.client import connect
 
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.core.contracts import DriftReport, GateDecision, write_contract
+from alexnet_pipeline.drift.atypical_images import most_atypical, write_gallery
 from alexnet_pipeline.drift.comparison import compare_versions
+from alexnet_pipeline.drift.embeddings import class_probabilities, sample_rows
 from alexnet_pipeline.evaluation.paired_comparison import compare_paired
 from alexnet_pipeline.registry.blessed_store import read_blessed
 from alexnet_pipeline.registry.gate import decide
+from alexnet_pipeline.training.model import load_model
 from tests.helpers import run
 from tools.report_screenshot import BROWSERS, find_browser
 
@@ -131,7 +135,8 @@ def test_report_renders_with_every_image_and_no_console_error(tiny_project: Path
 
 def _rejected_run_with_drift(project: Path) -> None:
     """Gate and drift reports of a rejected run on drifted data, made by the real functions from the
-    tiny project's blessed reference, then the report stage run on them."""
+    tiny project's blessed reference and model (its predictions, the gallery and its thumbnails
+    from the raw files), then the report stage run on them."""
     params = load_params(project / "params.yaml")
     store = read_blessed(project / params.paths.blessed)
     old = store.reference()
@@ -139,10 +144,17 @@ def _rejected_run_with_drift(project: Path) -> None:
     moved = old["split"] == "test"
     new.loc[moved & (new["label"] != "rings"), "split"] = "train"
     embeddings = store.embeddings()
+    shifted = embeddings[: len(new)] * 0.3
+    sample = sample_rows(old, params.drift.sample_size, params.base.seed)["path"].tolist()[: len(new)]
+    model = load_model(store.model_file)
+    probabilities = class_probabilities(model, embeddings), class_probabilities(model, shifted)
+    gallery = most_atypical(sample, embeddings, shifted, probabilities[1], store.labels)
+    write_gallery(project / params.paths.drift_gallery, project / params.paths.raw, gallery)
     drift = {"reference": {"version": "v1.0.0", "images": len(old), "classes": sorted(set(old["label"]))},
              "current": {"images": len(new), "classes": sorted(set(new["label"]))},
-             **compare_versions(old, new, embeddings, embeddings[: len(new)] * 0.3, params.drift, seed=0),
-             "on_drift": "warn"}
+             **compare_versions(old, new, embeddings, shifted, params.drift, seed=0, probabilities=probabilities,
+                                labels=store.labels),
+             "on_drift": "warn", "gallery": gallery}
     blessed = {"version": "v1.0.0", "accuracy": 0.5, "loss": 1.2, "per_class_recall": {}}
     candidate = {"version": None, "accuracy": 0.25, "loss": 1.39, "per_class_recall": {}}
     comparison = compare_paired(np.arange(12) < 3, np.arange(12) < 6, 0.95, 1000, seed=0)  # 3 and 6 of 12 right
@@ -172,7 +184,23 @@ def test_gate_and_drift_sections_render_with_their_charts(project_copy: Path, br
     assert "pass max_regression" in gate["text"] and "Paired on the same 12 test images" in gate["text"]
     assert "classes changed: added none, removed ['rings']" in drift["text"]
     assert "image brightness distribution shifted" in drift["text"] and "leakage across versions" in drift["text"]
-    assert len(drift["images"]) == 1 and drift["images"][0] > 1000  # the drift charts, decoded
+    assert "the blessed model's confidence shifted" in drift["text"]
+    assert "Most atypical new images" in drift["text"]
+    charts, thumbnails = drift["images"][:2], drift["images"][2:]
+    assert charts[0] > 1000 and charts[1] > 500  # the drift charts and the prediction charts, decoded
+    assert len(thumbnails) == 12 and all(width > 0 for width in thumbnails), thumbnails  # every thumbnail loaded
+    gallery = json.loads(browser_page.call("Runtime.evaluate", returnByValue=True, expression=(
+        "JSON.stringify((() => { const g = document.getElementById('drift-gallery');"
+        " const r = g.getBoundingClientRect(); return {top: r.top + window.scrollY, width: r.width,"
+        " height: r.height, captions: Array.from(g.querySelectorAll('figcaption')).map(c => c.innerText)}; })())"))
+        ["result"]["value"])
+    assert len(gallery["captions"]) == 12 and all("distance" in caption for caption in gallery["captions"])
+    shot = base64.b64decode(browser_page.call(
+        "Page.captureScreenshot", format="png", captureBeyondViewport=True,
+        clip={"x": 0, "y": gallery["top"], "width": gallery["width"] + 40, "height": gallery["height"],
+              "scale": 1})["data"])
+    (tmp_path / "drift_gallery.png").write_bytes(shot)
+    assert shot.startswith(b"\x89PNG") and len(shot) > 10_000
     for section in sections:
         shot = base64.b64decode(browser_page.call(
             "Page.captureScreenshot", format="png", captureBeyondViewport=True,

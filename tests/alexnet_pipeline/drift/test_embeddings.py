@@ -1,5 +1,6 @@
 """The embedding sample: which images are drawn, and their penultimate-layer features, computed
-from the files as evaluation prepares test images, in batches."""
+from the files as evaluation prepares test images, in batches; the model's last layer applied to
+those features gives its own class probabilities of the images."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alexnet_pipeline.drift.embeddings import BATCH, embed_files, embedding_model, sample_rows
+from alexnet_pipeline.drift import embeddings as embeddings_module
+from alexnet_pipeline.drift.embeddings import (
+    BATCH,
+    class_probabilities,
+    classifier_head,
+    embed_files,
+    embedding_model,
+    sample_rows,
+)
 from alexnet_pipeline.evaluation.predict import model_input
 from alexnet_pipeline.input.tfrecords import ShardFormat
 from tests.helpers import write_image
@@ -87,3 +96,35 @@ def test_half_precision_features_are_stored_as_float32(tmp_path: Path) -> None:
 def test_no_files_give_no_rows_of_the_embedding_width() -> None:
     embedded = embed_files(_model(), [], SHARDS, "crop")
     assert embedded.shape == (0, 5) and embedded.dtype == np.float32
+
+
+def _model_with_a_softmax_layer() -> keras.Model:
+    """`predictions` gives logits and a separate float32 softmax layer follows it."""
+    inputs = keras.Input((67, 67, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    x = keras.layers.Dense(5, name="fc7", kernel_initializer=keras.initializers.GlorotUniform(1))(x)
+    x = keras.layers.Dense(3, name="predictions", kernel_initializer=keras.initializers.GlorotUniform(2))(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="logits")
+
+
+@pytest.mark.parametrize("build", [_model, _model_with_a_softmax_layer])
+def test_the_head_of_the_embeddings_is_the_models_output(tmp_path: Path, build,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """One forward pass to the embeddings, then the last layer(s): the probabilities the model
+    gives the images themselves, in batches of any size."""
+    monkeypatch.setattr(embeddings_module, "HEAD_BATCH", 2)
+    files = [write_image(tmp_path / f"{i}.jpg", size=(70, 64 + i), seed=i) for i in range(5)]
+    model = build()
+    probabilities = class_probabilities(model, embed_files(model, files, SHARDS, "crop"))
+    direct = np.concatenate([np.asarray(model(model_input(path, SHARDS, "crop"), training=False))
+                             for path in files])
+    assert probabilities.dtype == np.float64 and probabilities.shape == (5, 3)
+    assert np.allclose(probabilities, direct, atol=1e-6)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert [layer.name for layer in classifier_head(model).layers][1:] == (
+        ["predictions"] if build is _model else ["predictions", "probabilities"])
+
+
+def test_no_embeddings_give_no_rows_of_the_class_count() -> None:
+    assert class_probabilities(_model(), np.zeros((0, 5), dtype=np.float32)).shape == (0, 3)
