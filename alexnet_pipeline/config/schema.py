@@ -230,6 +230,9 @@ class PlateauConfig(_Section):
     max_drops: Int = Field(ge=0, description="the most drops in one run")
 
 
+DATA_SERVICE = re.compile(r"|grpc://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")  # "" or a dispatcher
+
+
 class TrainConfig(_Section):
     recipe: Literal["custom", "paper"] = Field(
         description="custom: the knobs below; paper: SGD 0.01, momentum 0.9, weight decay 5e-4, batch 128, "
@@ -256,6 +259,22 @@ class TrainConfig(_Section):
         description="auto: bf16 on GPUs of compute capability 8.0+, fp16 on older GPUs, off on a CPU; "
                     "fp16: loss scaling")
     jit_compile: Bool = Field(description="XLA-compile the training step (faster on most GPUs)")
+    cache: Literal["auto", "memory", "off"] = Field(
+        description="decode the train split once into memory; auto: if under cache_memory_share, else stream; "
+                    "off: stream")
+    cache_memory_share: Float = Field(
+        gt=0, le=1, description="the share of available memory (the cgroup's, if lower) that cache: auto lets the "
+                                "decoded split take")
+    data_service: Str = Field(
+        description='a tf.data service dispatcher (grpc://host:5050) whose workers make the train batches; '
+                    '"": make them here')
+
+    @model_validator(mode="after")
+    def _data_service(self) -> TrainConfig:
+        _require(DATA_SERVICE.fullmatch(self.data_service) is not None, "train.data_service",
+                 f'must be grpc://HOST:PORT (a tf.data dispatcher, e.g. grpc://10.0.0.5:5050) or "", '
+                 f"got {self.data_service!r}")
+        return self
 
     @model_validator(mode="after")
     def _xla(self) -> TrainConfig:

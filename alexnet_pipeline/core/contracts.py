@@ -184,6 +184,11 @@ class TrainSummary(Contract):
     learning_rate: float = Field(
         description="the optimizer's base learning rate, after the recipe")
     optimizer: str = Field(description="the optimizer after the recipe: sgd or adam")
+    input_cache: Literal["memory", "off"] = Field(
+        description="memory: the train split was decoded once and every epoch cropped from memory; "
+                    "off: every epoch streamed the shards, decoding its crops (the same batches either way)")
+    input_cache_reason: str = Field(
+        description="why: the train.cache setting, or what auto found (the decoded size against the memory budget)")
 
 
 class ModelSummary(Contract):

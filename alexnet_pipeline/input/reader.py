@@ -5,29 +5,31 @@ paper does: per image, a random `image_size` crop of the stored square and a hor
 Evaluation takes the centre crop. Then it batches and prefetches. Batches stay uint8 (0..255):
 the model casts, adds the paper's PCA lighting in training (`lighting.PCALighting`, on the
 accelerator) and normalizes its own input, so every consumer feeds it the same thing and the
-host moves a quarter of the bytes of float32. Training streams its epochs back to back, and an
-epoch's order, crops and flips depend only on the seed and the epoch's number: with
-`deterministic` (which keeps the order), a resumed run and a run across several workers see what
-an uninterrupted single-machine run sees. Memory is bounded by the shuffle buffer and prefetch,
-whatever the dataset size.
+host moves a quarter of the bytes of float32.
+
+Training streams its epochs back to back, and an epoch's order, crops and flips depend only on
+the seed and the epoch's number (not on TensorFlow's global seed): with `deterministic` (which
+keeps the order), a resumed run and a run across several workers see what an uninterrupted
+single-machine run sees. A streamed epoch decodes only each image's crop window (`crops`), in
+memory bounded by the shuffle buffer of encoded records and the prefetch, whatever the dataset
+size. Given a `DecodedCache` (the split decoded once, `decoded_cache`), an epoch orders the
+cache's rows as it would order the records and crops from them: the same batches, without
+decoding again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import tensorflow as tf
 
-from alexnet_pipeline.input.tfrecords import FEATURES, ShardFormat
+from alexnet_pipeline.input import crops
+from alexnet_pipeline.input.decoded_cache import DecodedCache
+from alexnet_pipeline.input.tfrecords import FEATURES, ShardFormat, decode
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 1024
 EPOCH_SEED_STRIDE = 1_000_003  # seed * stride + epoch: a distinct shuffle seed per (seed, epoch)
-
-
-def decode(image: tf.Tensor, height: tf.Tensor, width: tf.Tensor, encoding: str) -> tf.Tensor:
-    """Stored image bytes to a uint8 height x width x 3 tensor."""
-    if encoding == "raw":
-        return tf.reshape(tf.io.decode_raw(image, tf.uint8), tf.stack([height, width, 3]))
-    return tf.io.decode_jpeg(image, channels=3)
 
 
 def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -39,10 +41,10 @@ def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def random_crop(image: tf.Tensor, seed: tf.Tensor, size: int, flip: bool) -> tf.Tensor:
-    """A random `size` x `size` window of one uint8 image, mirrored at random when `flip`."""
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    image = tf.image.stateless_random_crop(image, (size, size, 3), crop_seed)
-    return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
+    """A random `size` x `size` window of one uint8 image, mirrored at random when `flip`: the
+    window `tf.image.stateless_random_crop` takes with the first half of `seed` split in two."""
+    shape = tf.shape(image)
+    return crops.seeded_crop(crops.sliced(image, size), shape[0], shape[1], seed, size, flip)
 
 
 def ten_crops(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -66,32 +68,78 @@ def steps_per_epoch(images: int, batch_size: int) -> int:
     return -(-images // batch_size)
 
 
-def _records(files: tf.data.Dataset, count: int, deterministic: bool) -> tf.data.Dataset:
-    """The records of shard `files`, up to 4 shards read at once."""
-    return files.interleave(tf.data.TFRecordDataset, cycle_length=min(count, 4), num_parallel_calls=AUTOTUNE,
+def _records(files: tf.data.Dataset, count: int, deterministic: bool,
+             read: Callable[[tf.Tensor], tf.data.Dataset] = tf.data.TFRecordDataset) -> tf.data.Dataset:
+    """What `read` gives for each of `count` shards (their records), up to 4 shards read at once."""
+    return files.interleave(read, cycle_length=min(count, 4), num_parallel_calls=AUTOTUNE,
                             deterministic=deterministic)
 
 
-def _training_epoch(files: list[str], encoding: str, size: int, seed: int, epoch: tf.Tensor, flip: bool,
-                    num_examples: int | None, deterministic: bool) -> tf.data.Dataset:
+def _seeded_by_the_reader_alone() -> None:
+    """Make the shuffles of the epoch being traced depend on their own seeds only.
+
+    tf.data combines an op's seed with the global seed (`tf.random.set_seed`,
+    `keras.utils.set_random_seed`) that a traced function's graph copies when it is made: with
+    one set, the epoch's order would depend on it, and one of 0 (or any multiple of 2**31 - 1)
+    failed outright (TensorFlow then compares the tensor seed with 0 in Python). Clearing the seed
+    of the function's own graph, not the global one, gives every run the order of a run without
+    a global seed: the order the reader has always had."""
+    if tf.inside_function():
+        tf.compat.v1.get_default_graph().seed = None
+
+
+def _epoch_order(shards: Sequence, read: Callable[[tf.Tensor], tf.data.Dataset], epoch_seed: tf.Tensor,
+                 deterministic: bool) -> tf.data.Dataset:
+    """One epoch's order: the shards shuffled with `epoch_seed`, read up to 4 at once, through a
+    shuffle buffer seeded with it. `shards` name them (files, or shard numbers of a cache) and
+    `read` gives a shard's elements in order (its records, or their cache rows); the order depends
+    only on the seed and how many elements each shard has, so records and rows line up."""
+    _seeded_by_the_reader_alone()
+    files = tf.data.Dataset.from_tensor_slices(list(shards)).shuffle(len(shards), seed=epoch_seed)
+    return _records(files, len(shards), deterministic, read).shuffle(SHUFFLE_BUFFER, seed=epoch_seed)
+
+
+def _cropped_record(record: tf.Tensor, shards: ShardFormat, seed: tf.Tensor,
+                    flip: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(training crop, label, key) of one record, decoding only the crop's window of a JPEG."""
+    example = tf.io.parse_single_example(record, FEATURES)
+    height, width, size = example["height"], example["width"], shards.image_size
+    if shards.encoding == "raw":
+        window = crops.sliced(decode(example["image"], height, width, "raw"), size)
+    else:
+        window = crops.jpeg_window(example["image"], width, size)
+    return crops.seeded_crop(window, height, width, seed, size, flip), example["label"], example["key"]
+
+
+def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.Tensor, flip: bool,
+                    num_examples: int | None, deterministic: bool,
+                    cache: DecodedCache | None) -> tf.data.Dataset:
     """One epoch of (cropped image, label, key), shuffled with a seed of (seed, epoch) and cropped
-    with a stateless seed of (that, the element's position)."""
+    with a stateless seed of (that, the element's position), from the records or the cache."""
     epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
-    records = _records(tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=epoch_seed),
-                       len(files), deterministic)
-    parsed = records.shuffle(SHUFFLE_BUFFER, seed=epoch_seed).map(lambda r: _parse(r, encoding),
-                                                                   num_parallel_calls=AUTOTUNE)
+    if cache is None:
+        elements = _epoch_order(files, tf.data.TFRecordDataset, epoch_seed, deterministic)
+    else:
+        elements = _epoch_order(range(len(cache.counts)), cache.rows, epoch_seed, deterministic)
     if num_examples is not None:
-        parsed = parsed.apply(tf.data.experimental.assert_cardinality(num_examples))
-    return parsed.enumerate().map(
-        lambda index, example: (random_crop(example[0], tf.stack([epoch_seed, index]), size, flip), *example[1:]),
-        num_parallel_calls=AUTOTUNE)
+        elements = elements.apply(tf.data.experimental.assert_cardinality(num_examples))
+    size, stored = shards.image_size, shards.stored_size
+
+    def crop(index: tf.Tensor, element: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        position_seed = tf.stack([epoch_seed, index])
+        if cache is None:
+            return _cropped_record(element, shards, position_seed, flip)
+        image, label, key = cache.example(element)
+        return crops.seeded_crop(crops.sliced(image, size), stored, stored, position_seed, size, flip), label, key
+
+    return elements.enumerate().map(crop, num_parallel_calls=AUTOTUNE)
 
 
 def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, training: bool,
                  seed: int, flip: bool = True, num_examples: int | None = None,
                  deterministic: bool = True, ten_crop: bool = False, keys: bool = False,
-                 epochs: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+                 epochs: tuple[int, int] = (0, 1), cache: DecodedCache | None = None,
+                 stream_length_checked: bool = True) -> tf.data.Dataset:
     """Batches of (uint8 images, labels) from shard `files`; shuffled and cropped at random (and
     flipped, with `flip`) when `training`, centre-cropped otherwise, or, with `ten_crop`, the
     paper's ten crops per image (images of shape (batch, 10, size, size, 3)). With `keys`, each
@@ -99,10 +147,16 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
 
     Training streams the epochs `range(*epochs)` (counted from 0) back to back, each ending with
     its own short batch: give the trainer `steps_per_epoch`. Give `num_examples` (from
-    splits.json) so the length is known and checked.
+    splits.json) so the length is known and checked: each epoch's, and the whole stream's unless
+    `stream_length_checked` is false (tf.data service workers each make only some epochs, and
+    `data_service.distribute` checks the stream's length instead). With `cache` (`decoded_cache.decode_split`
+    of the same `files`), training crops from the decoded images instead of decoding each epoch:
+    the same batches.
     """
     if not files:
         raise ValueError("no shard files given")
+    if cache is not None and (not training or len(cache.counts) != len(files)):
+        raise ValueError("a decoded cache is for training, and must hold the given shard files")
     size = shards.image_size
     options = tf.data.Options()
     options.deterministic = deterministic
@@ -112,8 +166,8 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
 
     if training:
         dataset = tf.data.Dataset.range(*epochs).flat_map(lambda epoch: _training_epoch(
-            files, shards.encoding, size, seed, epoch, flip, num_examples, deterministic).map(element).batch(batch_size))
-        if num_examples is not None:
+            files, shards, seed, epoch, flip, num_examples, deterministic, cache).map(element).batch(batch_size))
+        if num_examples is not None and stream_length_checked:
             epoch_batches = steps_per_epoch(num_examples, batch_size)
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(range(*epochs)) * epoch_batches))
         return dataset.prefetch(AUTOTUNE).with_options(options)

@@ -1,4 +1,4 @@
-"""Reading the shards with TensorFlow: the parse spec and the shard files of a split.
+"""Reading the shards with TensorFlow: the parse spec, decoding, and the shard files of a split.
 
 `shard_format.py` writes them (without TensorFlow); `shards.json` says how images are stored.
 """
@@ -49,3 +49,10 @@ class ShardFormat:
 def shard_files(processed_dir: Path, split: str) -> list[str]:
     """The shard files of one split, in order."""
     return sorted(str(p) for p in processed_dir.glob(SHARD_GLOB.format(split=split)))
+
+
+def decode(image: tf.Tensor, height: tf.Tensor, width: tf.Tensor, encoding: str) -> tf.Tensor:
+    """Stored image bytes to a uint8 height x width x 3 tensor."""
+    if encoding == "raw":
+        return tf.reshape(tf.io.decode_raw(image, tf.uint8), tf.stack([height, width, 3]))
+    return tf.io.decode_jpeg(image, channels=3)

@@ -39,6 +39,10 @@ from alexnet_pipeline.core.contracts import (
     read_contract,
     write_contract,
 )
+from alexnet_pipeline.errors import ConfigError
+from alexnet_pipeline.input import data_service
+from alexnet_pipeline.input.cache_budget import CacheChoice, available_memory, choose_cache
+from alexnet_pipeline.input.decoded_cache import DecodedCache, decode_split
 from alexnet_pipeline.input.reader import make_dataset, steps_per_epoch
 from alexnet_pipeline.input.tfrecords import ShardFormat, shard_files
 from alexnet_pipeline.training import fused_optimizers, lighting, multi_worker, recipes, tf_config
@@ -59,6 +63,8 @@ log = logging.getLogger(__name__)
 
 
 MODEL_CODE = (model_module, lighting, recipes, fused_optimizers)  # a resumed run must have been built by the same code
+# Settings a resumed run may change: they change no weight (cached and streamed input give the same batches).
+NOT_FINGERPRINTED = ("epochs", "early_stopping_patience", "cache", "cache_memory_share", "data_service")
 
 
 def split_sizes(processed: Path) -> dict[str, int]:
@@ -67,17 +73,49 @@ def split_sizes(processed: Path) -> dict[str, int]:
             read_contract(SplitCounts, processed / SPLITS_FILE).root.items()}
 
 
+def input_cache(processed: Path, cfg: TrainConfig) -> tuple[CacheChoice, DecodedCache | None]:
+    """Whether the train split is decoded once into memory (`train.cache`, `cache_budget`), logged
+    with the reason; and the decoded split when it is. Each worker of a cluster decides for its own
+    host and holds its own copy: the batches are the same either way."""
+    if cfg.data_service:
+        choice = CacheChoice("off", f"train.data_service: the workers at {cfg.data_service} make the batches; a "
+                                    "cache would live only in this process")
+        log.info("train input: made by tf.data service workers, not cached (%s)", choice.reason)
+        return choice, None
+    images = split_sizes(processed)["train"]
+    shards = ShardFormat.read(processed)
+    choice = choose_cache(cfg.cache, images, shards.stored_size, cfg.cache_memory_share,
+                          available_memory() if cfg.cache != "off" else None)
+    log.info("train input: %s (%s)", "decoded once into memory" if choice.mode == "memory"
+             else "streamed, each epoch decoding its crops", choice.reason)
+    cache = decode_split(shard_files(processed, "train"), shards, images) if choice.mode == "memory" else None
+    return choice, cache
+
+
 def training_datasets(processed: Path, cfg: TrainConfig, seed: int, first_epoch: int = 0,
-             across_workers: bool = False) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
-    """The train data from epoch `first_epoch` (from 0) on, and the val data (None without a val
-    split). At least one epoch is streamed, so a finished run's dataset is never empty. Across
-    workers the order is always deterministic: each worker keeps its share of the same stream."""
+             across_workers: bool = False,
+             cache: DecodedCache | None = None) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """The train data from epoch `first_epoch` (from 0) on, cropped from `cache` when given (see
+    `input_cache`), and the val data (None without a val split). At least one epoch is streamed,
+    so a finished run's dataset is never empty. Across workers the order is always deterministic:
+    each worker keeps its share of the same stream."""
     in_order = cfg.deterministic or across_workers
     sizes = split_sizes(processed)
     shards = ShardFormat.read(processed)
-    train_data = make_dataset(shard_files(processed, "train"), shards, cfg.batch_size, training=True, seed=seed,
+    epochs = (first_epoch, max(cfg.epochs, first_epoch + 1))
+    address = data_service.service_address(cfg.data_service)
+    files = shard_files(processed, "train")
+    if address is not None:  # the workers open the files the graph names: not relative to this folder
+        files = [str(Path(name).resolve()) for name in files]
+    train_data = make_dataset(files, shards, cfg.batch_size, training=True, seed=seed,
                               flip=cfg.flip, num_examples=sizes["train"], deterministic=in_order,
-                              epochs=(first_epoch, max(cfg.epochs, first_epoch + 1)))
+                              epochs=epochs, cache=cache, stream_length_checked=address is None)
+    if address is not None:
+        if across_workers:
+            raise ConfigError("train.data_service cannot serve training across hosts (TF_CONFIG): each worker keeps "
+                              'its share of one ordered stream; set train.data_service: "" or train on one host')
+        batches = len(range(*epochs)) * steps_per_epoch(sizes["train"], cfg.batch_size)
+        train_data = data_service.distribute(train_data, address, batches=batches)
     val_data = (make_dataset(shard_files(processed, "val"), shards, cfg.batch_size, training=False, seed=seed,
                              num_examples=sizes["val"], deterministic=in_order)
                 if sizes.get("val") else None)
@@ -130,8 +168,9 @@ def follow_chief(cfg: TrainConfig, params: Params, cluster: tf_config.WorkerClus
              "best": BestCheckpoint(None, cfg.early_stopping_patience)}
     resumed = multi_worker.agree_on_progress(strategy, 0, parts)
     cfg = epochs_left(cfg, resumed, parts["best"])
+    _, cache = input_cache(params.paths.processed, cfg)
     train_data, val_data = training_datasets(params.paths.processed, cfg, params.base.seed, first_epoch=resumed,
-                                    across_workers=True)
+                                             across_workers=True, cache=cache)
     fit_alexnet(cfg, params.model, params.base, train_data, val_data, len(classes), stats, steps_per_epoch=steps,
           strategy=strategy, initial_epoch=resumed, callbacks=list(parts.values()))
     log.info("worker %d of %d done; the chief writes the model and the logs", cluster.rank, cluster.size)
@@ -146,7 +185,7 @@ def train_as_chief(params: Params, cfg: TrainConfig, strategy: tf.distribute.Str
     workers = cluster.size if cluster else 1
     settings = {"base": base.model_dump(), "model": params.model.model_dump(), "policy": precision.policy,
                 "replicas": strategy.num_replicas_in_sync, "workers": workers,
-                "train": {k: v for k, v in cfg.model_dump().items() if k not in ("epochs", "early_stopping_patience")}}
+                "train": {k: v for k, v in cfg.model_dump().items() if k not in NOT_FINGERPRINTED}}
     state = RunState.open(paths.train_state, run_fingerprint(settings, [
         *(paths.processed / name for name in (CLASSES_FILE, STATS_FILE, SPLITS_FILE, SHARDS_FILE)),
         *(Path(module.__file__) for module in MODEL_CODE)]))
@@ -160,8 +199,9 @@ def train_as_chief(params: Params, cfg: TrainConfig, strategy: tf.distribute.Str
         cfg = resume(state, resumed, cfg, parts)
     if cluster:
         multi_worker.agree_on_progress(strategy, resumed, parts)
+    cache_choice, cache = input_cache(paths.processed, cfg)
     train_data, val_data = training_datasets(paths.processed, cfg, base.seed, first_epoch=resumed,
-                                             across_workers=bool(cluster))
+                                             across_workers=bool(cluster), cache=cache)
     throughput = Throughput()
     start = time.perf_counter()
     with Live(dir=str(state.logs), resume=bool(resumed), save_dvc_exp=False, dvcyaml=None) as live:
@@ -180,6 +220,7 @@ def train_as_chief(params: Params, cfg: TrainConfig, strategy: tf.distribute.Str
         "devices": gpus or ["CPU"], "replicas": strategy.num_replicas_in_sync, "workers": workers,
         "precision": precision.policy, "precision_reason": precision.reason, "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer,
+        "input_cache": cache_choice.mode, "input_cache_reason": cache_choice.reason,
     }
     log.info("training summary: %s", json.dumps(summary))
     save_outputs(paths, state, model, summary, classes,

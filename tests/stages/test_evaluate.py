@@ -131,7 +131,8 @@ def test_main_without_test_shards_is_a_clean_error(tmp_path: Path) -> None:
 TRAIN_SUMMARY = {"recipe": "custom", "epochs": 3, "epochs_run": 3, "resumed_from_epoch": 0, "stopped_early": False,
                  "best_epoch": 1, "best_loss": 0.25, "wall_time_s": 1.0, "images_per_s": 10.0, "devices": ["CPU"],
                  "replicas": 1, "workers": 1, "precision": "float32", "precision_reason": "off", "batch_size": 2,
-                 "learning_rate": 0.001, "optimizer": "adam"}
+                 "learning_rate": 0.001, "optimizer": "adam", "input_cache": "memory",
+                 "input_cache_reason": "train.cache: memory"}
 
 
 def _trained_project(root: Path, **overrides):

@@ -95,7 +95,8 @@ SUMMARY = {"recipe": "paper", "epochs": 8, "epochs_run": 6, "resumed_from_epoch"
            "stopped_early": False, "best_epoch": 5, "best_loss": 0.41, "wall_time_s": 88.0,
            "images_per_s": 37.5, "devices": ["CPU"], "replicas": 1, "workers": 2,
            "precision": "mixed_bfloat16", "precision_reason": "auto: the CPU has avx512_bf16",
-           "batch_size": 16, "learning_rate": 0.01, "optimizer": "sgd"}
+           "batch_size": 16, "learning_rate": 0.01, "optimizer": "sgd", "input_cache": "off",
+           "input_cache_reason": "train.cache: off"}
 SAMPLES = [{"path": "test/zebra/1.jpg", "actual": "zebra", "predicted": "lynx", "p_predicted": 0.91,
             "p_actual": 0.09, "correct": False, "thumbnail": "data:image/jpeg;base64,/9j/AAAA"},
            {"path": "test/ocelot/2.jpg", "actual": "ocelot", "predicted": "ocelot",

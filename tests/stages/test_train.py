@@ -1,5 +1,6 @@
 """train, as a process on real shards of the tiny sample: resume after a kill,
-outputs, early stopping, training on two devices and on two workers."""
+outputs, early stopping, training on two devices and on two workers, the same weights whether
+the input is cached or streamed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from alexnet_pipeline.config import load_params
 from alexnet_pipeline.training.devices import choose_precision, detect_hardware
@@ -64,6 +66,9 @@ def test_outputs_logs_and_summary(project: Path) -> None:
     assert 1 <= summary["best_epoch"] <= 2 and summary["images_per_s"] > 0
     auto = choose_precision("auto", detect_hardware())  # float32 on any CPU, with the reason
     assert (summary["precision"], summary["precision_reason"]) == (auto.policy, auto.reason)
+    # train.cache: auto caches the tiny train split (32 images of 76x76: 0.5 MiB), logged and recorded
+    assert summary["input_cache"] == "memory" and summary["input_cache_reason"].startswith("auto: it fits: ")
+    assert f"train input: decoded once into memory ({summary['input_cache_reason']})" in completed.stderr
     history = json.loads((project / "reports/train/metrics.json").read_text())
     assert history["step"] == 1 and {"loss", "accuracy", "learning_rate"} <= set(history["train"])
     assert list((project / "reports/train/tensorboard/train").glob("events.out.tfevents.*"))
@@ -75,7 +80,9 @@ def test_outputs_logs_and_summary(project: Path) -> None:
 
 
 def test_a_killed_dvc_repro_resumes_training_from_its_last_finished_epoch(project: Path) -> None:
-    set_params(project, {("train", "epochs"): 6})
+    # Killed while cropping from the cached split, resumed streaming (as on a machine with less
+    # memory): the cache setting is no part of the run's fingerprint, since the batches are the same.
+    set_params(project, {("train", "epochs"): 6, ("train", "cache"): "memory"})
     repro = [sys.executable, "-m", "dvc", "repro", "train"]
     metadata = project / "checkpoints/train/backup/training_metadata.json"
     process = subprocess.Popen(repro, cwd=project, env=subprocess_env(), stdout=subprocess.DEVNULL,
@@ -89,6 +96,7 @@ def test_a_killed_dvc_repro_resumes_training_from_its_last_finished_epoch(projec
     assert 1 <= finished < 6, "training was not killed mid-run"
     assert not (project / "models/alexnet.keras").exists()  # nothing half-done where DVC looks
 
+    set_params(project, {("train", "cache"): "off"})
     completed = run(repro, project, check=False)
     assert completed.returncode == 0, completed.stderr
     output = completed.stdout + completed.stderr
@@ -96,6 +104,7 @@ def test_a_killed_dvc_repro_resumes_training_from_its_last_finished_epoch(projec
     assert f"Epoch {finished + 1}/6" in output and "Epoch 1/6" not in output
     summary = json.loads((project / "reports/train/summary.json").read_text())
     assert summary["resumed_from_epoch"] == finished and summary["epochs_run"] == 6
+    assert (summary["input_cache"], summary["input_cache_reason"]) == ("off", "train.cache: off")
     history = json.loads((project / "reports/train/metrics.json").read_text())
     assert history["step"] == 5  # the curves span both runs
     assert not (project / "checkpoints/train").exists()
@@ -166,12 +175,14 @@ def test_mirrored_strategy_splits_the_batch_over_two_devices(project: Path) -> N
     assert np.isfinite(result["loss"]).all()
 
 
-def test_bf16_training_is_deterministic_and_its_float32_models_score_as_training_did(project: Path) -> None:
-    set_params(project, {("train", "epochs"): 2, ("train", "mixed_precision"): "bf16"})
+def test_bf16_training_is_deterministic_cached_or_streamed_and_its_float32_models_score_as_training_did(
+        project: Path) -> None:
     runs = []
-    for _ in range(2):
+    for cache in ("memory", "off"):  # the same seed, the same batches: cropped from memory or streamed
+        set_params(project, {("train", "epochs"): 2, ("train", "mixed_precision"): "bf16", ("train", "cache"): cache})
         completed = run(TRAIN, project, check=False)
         assert completed.returncode == 0, completed.stderr
+        assert json.loads((project / "reports/train/summary.json").read_text())["input_cache"] == cache
         runs.append(_weights(project / "models/alexnet.keras"))
     assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))  # bit for bit, on the same CPU
     summary = json.loads((project / "reports/train/summary.json").read_text())
@@ -188,6 +199,35 @@ def test_bf16_training_is_deterministic_and_its_float32_models_score_as_training
     logged = json.loads((project / "reports/train/metrics.json").read_text())["eval"]
     assert scored["loss"] == pytest.approx(logged["loss"], rel=0.01)
     assert scored["accuracy"] == pytest.approx(logged["accuracy"], abs=1e-6)
+
+
+def test_training_through_a_tf_data_service_on_loopback(project: Path) -> None:
+    """train.data_service: a dispatcher and two workers (in this process) make the batches of the
+    real train stage; nothing is cached, and the summary says why."""
+    service = tf.data.experimental.service
+    dispatcher = service.DispatchServer(service.DispatcherConfig(port=0))
+    port = dispatcher.target.rsplit(":", 1)[1]
+    workers = [service.WorkerServer(service.WorkerConfig(dispatcher_address=f"127.0.0.1:{port}",
+                                                         heartbeat_interval_ms=100)) for _ in range(2)]
+    try:
+        set_params(project, {("train", "data_service"): f"grpc://127.0.0.1:{port}"})
+        completed = run(TRAIN, project, check=False)
+    finally:
+        for worker in workers:
+            worker.stop()
+        dispatcher.stop()
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads((project / "reports/train/summary.json").read_text())
+    assert summary["epochs_run"] == 2 and summary["input_cache"] == "off"
+    assert summary["input_cache_reason"].startswith(f"train.data_service: the workers at grpc://127.0.0.1:{port} make")
+    assert np.all(np.isfinite(_weights(project / "models/alexnet.keras")[0]))
+
+
+def test_a_data_service_nobody_answers_is_a_clear_error(project: Path) -> None:
+    set_params(project, {("train", "data_service"): f"grpc://127.0.0.1:{_free_ports(1)[0]}"})
+    completed = run(TRAIN, project, check=False)
+    assert completed.returncode == 1 and "Traceback" not in completed.stderr
+    assert "train.data_service: no tf.data dispatcher answers at grpc://127.0.0.1:" in completed.stderr
 
 
 def test_a_diverging_run_stops_with_a_clear_error(project: Path) -> None:
@@ -269,7 +309,7 @@ def test_two_workers_on_localhost_resume_and_train_as_one_machine_does(project: 
     assert {a + b for a, b in zip(chief_images, worker_images, strict=True)} == {sum(splits["train"].values())}
     # Only the chief wrote: the model and the logs, recorded by DVC.
     summary = json.loads((project / "reports/train/summary.json").read_text())
-    assert summary["workers"] == 2 and summary["replicas"] == 2
+    assert summary["workers"] == 2 and summary["replicas"] == 2 and summary["input_cache"] == "memory"
     assert summary["resumed_from_epoch"] == finished and summary["epochs_run"] == 3
     assert "outs" in (project / "dvc.lock").read_text() and not (project / "checkpoints/train").exists()
     assert not (worker_project / "models").exists() and not (worker_project / "reports/train").exists()

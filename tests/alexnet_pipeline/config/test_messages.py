@@ -128,7 +128,7 @@ def test_an_unknown_key_beside_its_known_twin_lists_the_known_keys() -> None:
     assert str(info.value) == ("params.yaml: unknown key `train.epoch`; known keys in `train`: recipe, epochs, "
                                "batch_size, optimizer, learning_rate, momentum, weight_decay, label_smoothing, "
                                "warmup_epochs, lr_plateau, early_stopping_patience, flip, lighting_std, "
-                               "deterministic, mixed_precision, jit_compile")
+                               "deterministic, mixed_precision, jit_compile, cache, cache_memory_share, data_service")
 
 
 def test_an_unknown_top_level_key_lists_the_sections() -> None:
@@ -161,7 +161,7 @@ def test_an_unknown_key_with_no_close_missing_key_leaves_the_missing_one_named()
                                ("unknown key `train.zzz`; known keys in `train`: recipe, epochs, batch_size, "
                                "optimizer, learning_rate, momentum, weight_decay, label_smoothing, warmup_epochs, "
                                "lr_plateau, early_stopping_patience, flip, lighting_std, deterministic, "
-                               "mixed_precision, jit_compile")]
+                               "mixed_precision, jit_compile, cache, cache_memory_share, data_service")]
 
 
 def test_each_missing_key_is_the_twin_of_one_misspelling_at_most() -> None:
@@ -201,7 +201,7 @@ def test_every_problem_is_named_in_pydantic_order() -> None:
         "`train.flip` must be true or false, got 'yes'",
         ("unknown key `train.extra`; known keys in `train`: recipe, epochs, batch_size, optimizer, learning_rate, "
         "momentum, weight_decay, label_smoothing, warmup_epochs, lr_plateau, early_stopping_patience, flip, "
-        "lighting_std, deterministic, mixed_precision, jit_compile"),
+        "lighting_std, deterministic, mixed_precision, jit_compile, cache, cache_memory_share, data_service"),
         "missing key `evaluate.batch_size` (an integer)",
     ]
 

@@ -190,3 +190,18 @@ def test_config_does_not_load_the_sample_generator() -> None:
     code = ("import sys, alexnet_pipeline.config; "
             "sys.exit('alexnet_pipeline.sources.sample_data' in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
+
+
+@pytest.mark.parametrize("value", ["", "grpc://h:1", "grpc://10.0.0.5:5050", "grpc://[::1]:5050"])
+def test_a_data_service_is_off_or_a_grpc_dispatcher(value: str) -> None:
+    data = shipped_params_dict()
+    set_key(data, "train.data_service", value)
+    assert params_from_dict(data).train.data_service == value
+
+
+@pytest.mark.parametrize("value", ["grpc://h", "grpc://h:", "http://h:1", "grpc://h:5050 ", "grpc://h:5050/x",
+                                   "h:5050"])
+def test_anything_else_as_data_service_names_the_key_and_the_form(value: str) -> None:
+    assert config_error_for("train.data_service", value) == (
+        'params.yaml: `train.data_service` must be grpc://HOST:PORT (a tf.data dispatcher, e.g. '
+        f'grpc://10.0.0.5:5050) or "", got {value!r}')

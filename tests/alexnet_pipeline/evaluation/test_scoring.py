@@ -171,7 +171,8 @@ def _summary(best_epoch: int, best_loss: float | None) -> TrainSummary:
     return TrainSummary(recipe="custom", epochs=10, epochs_run=8, resumed_from_epoch=0, stopped_early=True,
                         best_epoch=best_epoch, best_loss=best_loss, wall_time_s=1.0, images_per_s=2.0,
                         devices=["CPU:0"], replicas=1, workers=1, precision="float32", precision_reason="",
-                        batch_size=8, learning_rate=0.01, optimizer="sgd")
+                        batch_size=8, learning_rate=0.01, optimizer="sgd", input_cache="off",
+                        input_cache_reason="train.cache: off")
 
 
 def test_the_best_model_is_the_best_epoch_and_the_last_the_last_one_run() -> None:

@@ -1,16 +1,19 @@
-"""make_dataset: the one reader of the shards, deterministic for eval and seeded for training."""
+"""make_dataset: the one reader of the shards, deterministic for eval and seeded for training,
+streamed or cropped from the decoded split (`cache`), with the same batches either way."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from alexnet_pipeline.input.reader import make_dataset
-from alexnet_pipeline.input.tfrecords import ShardFormat
+from alexnet_pipeline.input.decoded_cache import decode_split
+from alexnet_pipeline.input.reader import EPOCH_SEED_STRIDE, SHUFFLE_BUFFER, make_dataset
+from alexnet_pipeline.input.tfrecords import FEATURES, ShardFormat, decode
 from tests.helpers import noise_array, write_test_shards
 
 SIDE = 8
@@ -32,10 +35,27 @@ def _write(folder: Path, n: int, shard_size: int, split: str = "train") -> list[
 
 def _collect(dataset: tf.data.Dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
     images, labels = [], []
-    for batch_images, batch_labels in dataset:
+    for batch_images, batch_labels, *_ in dataset:
         images.append(batch_images.numpy())
         labels.append(batch_labels.numpy())
     return images, labels
+
+
+CACHE_MODES = pytest.mark.parametrize("cached", [False, True], ids=["streamed", "cached"])
+
+
+def _training(files: list[str], shards: ShardFormat, batch_size: int, cached: bool, **options) -> tf.data.Dataset:
+    """make_dataset's training stream, streamed or cropped from the decoded split."""
+    cache = decode_split(files, shards) if cached else None
+    return make_dataset(files, shards, batch_size, training=True, cache=cache, **options)
+
+
+@pytest.fixture
+def no_global_seed():
+    """No global TensorFlow seed, before and after (the old reader's order depended on it)."""
+    tf.random.set_seed(None)
+    yield
+    tf.random.set_seed(None)
 
 
 def _flipped(images: list[np.ndarray]) -> np.ndarray:
@@ -73,10 +93,11 @@ def test_eval_takes_the_centre_crop_of_a_larger_stored_square(tmp_path: Path) ->
     assert image.shape == (1, 8, 8, 3) and (image == 200).all()
 
 
-def test_training_with_flip_is_reproducible_with_the_same_seed(tmp_path: Path) -> None:
+@CACHE_MODES
+def test_training_with_flip_is_reproducible_with_the_same_seed(tmp_path: Path, cached: bool) -> None:
     files = _write(tmp_path, 16, shard_size=5)
-    first = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, flip=True))
-    second = _collect(make_dataset(files, FORMAT, 4, training=True, seed=3, flip=True))
+    first = _collect(_training(files, FORMAT, 4, cached, seed=3, flip=True))
+    second = _collect(_training(files, FORMAT, 4, cached, seed=3, flip=True))
     for a, b in zip(first[0] + first[1], second[0] + second[1], strict=True):
         assert np.array_equal(a, b)
     labels = np.concatenate(first[1])
@@ -146,12 +167,14 @@ def test_training_crops_keep_shape_and_uint8_and_land_anywhere(tmp_path: Path) -
     assert np.array_equal(batch, again)  # the same seed, the same crops
 
 
-def test_training_epochs_stream_back_to_back_and_each_depends_only_on_its_number(tmp_path: Path) -> None:
+@CACHE_MODES
+def test_training_epochs_stream_back_to_back_and_each_depends_only_on_its_number(tmp_path: Path,
+                                                                                  cached: bool) -> None:
     stored = [noise_array(12, 12, seed=i) for i in range(10)]
     files = write_test_shards(tmp_path, "train", [(Image.fromarray(p), i, f"k{i}") for i, p in
                                                   enumerate(stored)], 4, encoding="raw")
     shards = ShardFormat("raw", 12, 8)
-    both = make_dataset(files, shards, 4, training=True, seed=5, num_examples=10, epochs=(0, 2))
+    both = _training(files, shards, 4, cached, seed=5, num_examples=10, epochs=(0, 2))
     assert int(both.cardinality()) == 6  # 3 batches an epoch, the last of 2 images
     images, labels = _collect(both)
     assert [len(batch) for batch in labels] == [4, 4, 2, 4, 4, 2]
@@ -159,6 +182,87 @@ def test_training_epochs_stream_back_to_back_and_each_depends_only_on_its_number
     assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(10))
     assert first.tolist() != second.tolist()  # reshuffled
     # A run resumed at epoch 1 (or another worker's pipeline) gets the same second epoch.
-    resumed_images, resumed_labels = _collect(make_dataset(files, shards, 4, training=True, seed=5, epochs=(1, 2)))
+    resumed_images, resumed_labels = _collect(_training(files, shards, 4, cached, seed=5, epochs=(1, 2)))
     assert np.array_equal(np.concatenate(resumed_labels), second)
     assert np.array_equal(np.concatenate(resumed_images), np.concatenate(images[3:]))
+
+
+def _old_training_stream(files: list[str], shards: ShardFormat, batch_size: int, seed: int,
+                         epochs: tuple[int, int]) -> tf.data.Dataset:
+    """The reader's training stream before decode-and-crop and the cache, as it was: every image
+    decoded whole, then `tf.image.stateless_random_crop` and the seeded flip."""
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, FEATURES)
+        return decode(example["image"], example["height"], example["width"], shards.encoding), example["label"]
+
+    def epoch_data(epoch):
+        epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
+        records = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=epoch_seed).interleave(
+            tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True)
+        parsed = records.shuffle(SHUFFLE_BUFFER, seed=epoch_seed).map(parse)
+
+        def crop(index, image, label):
+            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(
+                tf.stack([epoch_seed, index]), 2))
+            window = tf.image.stateless_random_crop(image, (shards.image_size, shards.image_size, 3), crop_seed)
+            return tf.image.stateless_random_flip_left_right(window, flip_seed), label
+
+        return parsed.enumerate().map(lambda index, example: crop(index, *example)).batch(batch_size)
+
+    return tf.data.Dataset.range(*epochs).flat_map(epoch_data)
+
+
+def _noise_shards(folder: Path, count: int, side: int, encoding: str) -> list[str]:
+    return write_test_shards(folder, "train", [(Image.fromarray(noise_array(side, side, seed=i)), i % 3, f"k{i}")
+                                               for i in range(count)], 5, encoding=encoding)
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "raw"])
+def test_streamed_crops_decode_only_the_window_and_equal_the_old_whole_image_crops(
+        tmp_path: Path, encoding: str, no_global_seed: None) -> None:
+    shards = ShardFormat(encoding, 15, 8)  # JPEG at 4:2:0, windows at odd and even offsets
+    files = _noise_shards(tmp_path, 17, 15, encoding)
+    new = _collect(make_dataset(files, shards, 4, training=True, seed=11, epochs=(0, 3)))
+    old = _collect(_old_training_stream(files, shards, 4, seed=11, epochs=(0, 3)))
+    assert len(new[0]) == len(old[0]) == 15
+    for a, b in zip(new[0] + new[1], old[0] + old[1], strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("encoding", ["jpeg", "raw"])
+def test_cached_and_streamed_training_give_the_same_batches(tmp_path: Path, encoding: str) -> None:
+    shards = ShardFormat(encoding, 15, 8)
+    files = _noise_shards(tmp_path, 23, 15, encoding)
+    options = {"seed": 4, "num_examples": 23, "epochs": (0, 3), "keys": True}
+    streamed = list(make_dataset(files, shards, 4, training=True, **options))
+    cached = list(make_dataset(files, shards, 4, training=True, cache=decode_split(files, shards, 23), **options))
+    assert len(streamed) == len(cached) == 3 * 6
+    for streamed_batch, cached_batch in zip(streamed, cached, strict=True):
+        for a, b in zip(streamed_batch, cached_batch, strict=True):
+            assert np.array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("set_global_seed", [lambda: tf.random.set_seed(0), lambda: tf.random.set_seed(12345),
+                                             lambda: keras.utils.set_random_seed(0)],
+                         ids=["tf-0", "tf-12345", "keras-0"])
+def test_a_global_seed_changes_nothing_and_breaks_nothing(tmp_path: Path, set_global_seed, no_global_seed: None) -> None:
+    files = _noise_shards(tmp_path, 12, 12, "raw")
+    shards = ShardFormat("raw", 12, 8)
+    unseeded = _collect(make_dataset(files, shards, 4, training=True, seed=2, epochs=(0, 2)))
+    set_global_seed()
+    seeded = _collect(make_dataset(files, shards, 4, training=True, seed=2, epochs=(0, 2)))
+    cached = _collect(_training(files, shards, 4, True, seed=2, epochs=(0, 2)))
+    for a, b, c in zip(unseeded[0] + unseeded[1], seeded[0] + seeded[1], cached[0] + cached[1], strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_a_cache_is_for_training_on_its_own_files(tmp_path: Path) -> None:
+    files = _noise_shards(tmp_path, 7, 12, "raw")
+    shards = ShardFormat("raw", 12, 8)
+    cache = decode_split(files, shards)
+    with pytest.raises(ValueError, match="decoded cache"):
+        make_dataset(files, shards, 4, training=False, seed=0, cache=cache)
+    with pytest.raises(ValueError, match="decoded cache"):
+        make_dataset(files[:1], shards, 4, training=True, seed=0, cache=cache)
