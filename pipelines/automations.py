@@ -28,9 +28,13 @@ MISSED_HEARTBEATS = 3  # heartbeats a run may miss before it counts as dead
 RUN_ENDS = ("Completed", "Failed", "Cancelled", "Crashed", "TimedOut")
 FAILURES = ("Failed", "Crashed", "TimedOut")
 # the notifications' Jinja templates, rendered by the server from the triggering event and its run
-DECISION_BODY = "{{ event.payload.message }}\nReport: {{ event.payload.report }}\nRun: {{ flow_run.name }} {{ flow_run|ui_url or '(no UI)' }}"
+# The event's id ends each body: Prefect delivers at least once (a SQLite server under load was seen
+# to send one event's message three times), so a receiver can drop repeats of the same event.
+DECISION_BODY = ("{{ event.payload.message }}\nReport: {{ event.payload.report }}\n"
+                 "Run: {{ flow_run.name }} {{ flow_run|ui_url or '(no UI)' }}\nEvent: {{ event.id }}")
 FAILURE_SUBJECT = "run {{ flow_run.name }} {{ event.payload.validated_state.name }}"
-FAILURE_BODY = "{{ event.payload.validated_state.message }}\nRun: {{ flow_run.name }} {{ flow_run|ui_url or '(no UI)' }}"
+FAILURE_BODY = ("{{ event.payload.validated_state.message }}\nRun: {{ flow_run.name }} "
+                "{{ flow_run|ui_url or '(no UI)' }}\nEvent: {{ event.id }}")
 
 
 @dataclass(frozen=True)

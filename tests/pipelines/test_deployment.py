@@ -130,7 +130,10 @@ def test_serve_runs_the_deployment_in_one_process(prefect_server: dict[str, str]
             assert [s.schedule.cron for s in deployment.schedules] == ["0 2 * * *"]
             assert deployment.work_pool_name is None  # served by that process, not by a work pool
             assert deployment.parameters["project_dir"] == str(project_copy)
-            crash = client.read_automations_by_name("alexnet_pipeline/nightly: mark dead runs Crashed")
+            deadline = time.monotonic() + 60  # serve registers the deployment, then its automations
+            while not (crash := client.read_automations_by_name("alexnet_pipeline/nightly: mark dead runs Crashed")):
+                assert time.monotonic() < deadline, serve_log.read_text()[-3000:]
+                time.sleep(1)
             assert [a.trigger.match_related.model_dump() for a in crash] == [
                 {"prefect.resource.id": f"prefect.deployment.{deployment.id}"}]  # the served deployment's runs
             flow_run = client.create_flow_run_from_deployment(deployment.id)
