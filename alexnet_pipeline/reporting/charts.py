@@ -53,28 +53,36 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str]) -> str:
     return _to_data_uri(figure)
 
 
+def _paired_bars(axis, reference: dict, current: dict, names: list[str], reference_label: str, title: str) -> None:
+    """Counts per name of both versions side by side: the reference left, this run right."""
+    positions = np.arange(len(names))
+    for offset, counts, label in ((-0.2, reference, reference_label), (0.2, current, "this run")):
+        axis.bar(positions + offset, [counts.get(name, 0) for name in names], width=0.4, label=label)
+    axis.set_xticks(positions, names, rotation=45, ha="right")
+    axis.set_title(title)
+    axis.legend()
+
+
+def _overlaid_histogram(axis, histogram: dict, title: str) -> None:
+    """Both versions' shares per bin, the reference filled; an empty one leaves the panel bare."""
+    if histogram["edges"]:
+        for version in ("reference", "current"):
+            axis.stairs(histogram[version], histogram["edges"], label=version, fill=version == "reference",
+                        alpha=0.4 if version == "reference" else 1.0)
+        axis.legend()  # an empty panel has nothing to label (matplotlib would warn)
+    axis.set_title(title)
+
+
 def drift_charts(drift: dict) -> str:
     """Images per class in both versions, and the brightness, width and height distributions of
     both overlaid (the shares of each version's images per bin)."""
     figure, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     balance = drift["class_balance"]
-    classes = sorted(set(balance["reference"]) | set(balance["current"]))
-    positions = np.arange(len(classes))
-    for offset, version in ((-0.2, "reference"), (0.2, "current")):
-        axes[0].bar(positions + offset, [balance[version].get(name, 0) for name in classes], width=0.4,
-                    label=f"{version} ({drift['reference']['version']})" if version == "reference" else "this run")
-    axes[0].set_xticks(positions, classes, rotation=45, ha="right")
-    axes[0].set_title("images per class")
-    axes[0].legend()
+    _paired_bars(axes[0], balance["reference"], balance["current"],
+                 sorted(set(balance["reference"]) | set(balance["current"])),
+                 f"reference ({drift['reference']['version']})", "images per class")
     for axis, name in zip(axes[1:], ("brightness", "width", "height")):
-        histogram = drift["distributions"][name]["histogram"]
-        edges = histogram["edges"]
-        if edges:
-            for version in ("reference", "current"):
-                axis.stairs(histogram[version], edges, label=version, fill=version == "reference",
-                            alpha=0.4 if version == "reference" else 1.0)
-            axis.legend()  # an empty panel has nothing to label (matplotlib would warn)
-        axis.set_title(f"{name} (share of images)")
+        _overlaid_histogram(axis, drift["distributions"][name]["histogram"], f"{name} (share of images)")
     return _to_data_uri(figure)
 
 
@@ -83,19 +91,7 @@ def prediction_charts(predictions: dict, version: str) -> str:
     predicted class, and the top-1 confidence of both overlaid (the shares of each sample per bin)."""
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.4))
     classes = predictions["classes"]
-    names = list(classes["reference"])
-    positions = np.arange(len(names))
-    for offset, side in ((-0.2, "reference"), (0.2, "current")):
-        axes[0].bar(positions + offset, [classes[side].get(name, 0) for name in names], width=0.4,
-                    label=f"{side} ({version})" if side == "reference" else "this run")
-    axes[0].set_xticks(positions, names, rotation=45, ha="right")
-    axes[0].set_title("predicted class (sampled images)")
-    axes[0].legend()
-    histogram = predictions["confidence"]["histogram"]
-    if histogram["edges"]:
-        for side in ("reference", "current"):
-            axes[1].stairs(histogram[side], histogram["edges"], label=side, fill=side == "reference",
-                           alpha=0.4 if side == "reference" else 1.0)
-        axes[1].legend()
-    axes[1].set_title("top-1 confidence (share of images)")
+    _paired_bars(axes[0], classes["reference"], classes["current"], list(classes["reference"]),
+                 f"reference ({version})", "predicted class (sampled images)")
+    _overlaid_histogram(axes[1], predictions["confidence"]["histogram"], "top-1 confidence (share of images)")
     return _to_data_uri(figure)
