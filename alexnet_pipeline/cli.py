@@ -69,7 +69,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _train_worker(args: argparse.Namespace) -> int:
     """This host's part of training across hosts (`TF_CONFIG`): the chief runs `dvc repro train`, so
-    DVC records the outputs; every other worker runs the train stage, which writes nothing."""
+    DVC records the outputs; every other worker runs the train stage, which writes nothing. This
+    process becomes that command (exec), so a scheduler's signal reaches DVC or the stage itself,
+    and a worker killed by its process id leaves no DVC behind holding the project's locks."""
     from alexnet_pipeline.training.tf_config import cluster_from_env
 
     project = _project(args)
@@ -83,7 +85,10 @@ def _train_worker(args: argparse.Namespace) -> int:
         argv, env = [sys.executable, "-m", "stages.train"], None
     log.info("worker %d of %d (%s): %s", cluster.rank, cluster.size,
              "the chief" if cluster.is_chief else "writes nothing", " ".join(argv))
-    return subprocess.call(argv, env=env, cwd=project)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(project)
+    os.execvpe(argv[0], argv, os.environ if env is None else env)
 
 
 def _flow(args: argparse.Namespace) -> int:

@@ -116,6 +116,7 @@ def deploy(project_dir: Path, name: str, alert_block: str | None = None) -> Depl
         raise PipelineError(f"cannot reach the Prefect server at {url}: {exc}; is `prefect server start` "
                             "running?") from None
     log.info("work pool %s: %s", spec.work_pool, "created" if created else "exists")
+    target = automations.alert_target(alert_block)  # a wrong block stops here, before anything is deployed
     command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--name", name,
                "--prefect-file", PREFECT_FILE]
     completed = subprocess.run(command, cwd=project_dir, capture_output=True, text=True, check=False,
@@ -124,8 +125,7 @@ def deploy(project_dir: Path, name: str, alert_block: str | None = None) -> Depl
         raise PipelineError(f"`prefect deploy --name {name}` failed:\n{(completed.stdout + completed.stderr)[-3000:]}")
     log.info("deployment %s/%s: cron %r (%s) on work pool %s", FLOW_NAME, name, spec.cron, spec.timezone,
              spec.work_pool)
-    automations.ship(f"{FLOW_NAME}/{name}", deployment_id(name), spec.heartbeat_s,
-                     automations.alert_target(alert_block))
+    automations.ship(f"{FLOW_NAME}/{name}", deployment_id(name), spec.heartbeat_s, target)
     return spec
 
 
@@ -138,6 +138,7 @@ def serve(project_dir: Path, name: str, alert_block: str | None = None) -> None:
     from pipelines.flow import alexnet_pipeline
 
     spec = read_spec(project_dir, name)
+    target = automations.alert_target(alert_block)  # a wrong block stops here, before anything is served
     project = project_dir.resolve()
     os.chdir(project)  # the entrypoint is recorded relative to the working directory
     os.environ[HEARTBEAT_ENV] = str(spec.heartbeat_s)  # the runs this process starts inherit it
@@ -145,6 +146,6 @@ def serve(project_dir: Path, name: str, alert_block: str | None = None) -> None:
         name=name, schedules=[Cron(spec.cron, timezone=spec.timezone)],
         parameters={**spec.parameters, "project_dir": str(project)},
         description=f"{name}, served by `alexnet serve` (prefect.yaml's schedule)")
-    automations.ship(f"{FLOW_NAME}/{name}", deployment.apply(), spec.heartbeat_s, automations.alert_target(alert_block))
+    automations.ship(f"{FLOW_NAME}/{name}", deployment.apply(), spec.heartbeat_s, target)
     # limit=1: DVC runs one repro per project at a time, as the work pool deployment's concurrency_limit
     serve_deployments(deployment, limit=1)

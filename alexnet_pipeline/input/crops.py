@@ -1,64 +1,51 @@
-"""The training crop of one image: a window drawn from a stateless seed, then a seeded flip.
+"""Training crops: a batch's windows and flips drawn in one op, then one cut per image.
 
-The window is the one `tf.image.stateless_random_crop` would cut from the whole image with the
-same seed (its offset draw is replicated here, op for op), but it is drawn from the stored height
-and width alone, before any pixel is decoded. So a streamed JPEG is decoded only inside its
-window (`tf.image.decode_and_crop_jpeg`), a raw one is sliced, and a cached one is gathered: all
-three give the crops the reader gave when it decoded every image whole.
+Batch number b of an epoch draws three int32 numbers per image, all at once, from the stateless
+seed (epoch seed, b): the window's top and left (each modulo the room that axis has) and the
+flip (odd: mirrored). One draw a batch instead of five small random ops an image takes the
+draws from 36 to under 1 microsecond an image; what an image gets depends only on the seed, the
+epoch, its batch and its place there, so a streamed, a cached and a resumed epoch crop alike.
+Every stored image is a square of the same side, so the windows are known before any record is
+read: a streamed JPEG is decoded in its window's rows only (libjpeg skips the others), and its
+columns are sliced after decoding, because cropping columns in the decoder costs more than it
+saves (docs/benchmarks.md, "Feeding a GPU").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import tensorflow as tf
 
-Window = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (top, left) -> the size x size x 3 uint8 window
 
-
-def crop_offsets(height: tf.Tensor, width: tf.Tensor, size: int, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(top, left) of the `size` x `size` window that `tf.image.stateless_random_crop` picks in a
-    height x width x 3 image with `seed`: three uniform int32 draws in [0, int32 max), each taken
-    modulo the number of places that axis has room for (TF 2.21's random_crop_ops). The check
-    that the image is large enough is the one stateless_random_crop makes."""
-    shape = tf.stack([tf.cast(height, tf.int32), tf.cast(width, tf.int32), 3])
-    crop = tf.constant([size, size, 3], tf.int32)
-    check = tf.debugging.Assert(tf.reduce_all(shape >= crop), ["Need value.shape >= size, got ", shape, crop],
-                                summarize=1000)
+def draw_windows(seed: tf.Tensor, heights: tf.Tensor, widths: tf.Tensor, size: int,
+                 flip: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(tops, lefts, flips) of the `size` x `size` training windows of a batch of images of
+    `heights` x `widths`, drawn with the stateless `seed`; flips all false unless `flip`. An
+    image smaller than the window is an error."""
+    heights, widths = tf.cast(heights, tf.int32), tf.cast(widths, tf.int32)
+    check = tf.debugging.Assert(tf.reduce_all((heights >= size) & (widths >= size)),
+                                ["Need images of at least the crop size ", size, ", got heights ", heights,
+                                 " and widths ", widths], summarize=10)
     with tf.control_dependencies([check]):
-        limit = shape - crop + 1
-    offset = tf.random.stateless_uniform([3], seed, minval=0, maxval=tf.int32.max, dtype=tf.int32) % limit
-    return offset[0], offset[1]
+        count = tf.shape(heights)[0]
+    numbers = tf.random.stateless_uniform(tf.stack([count, 3]), seed, minval=0, maxval=tf.int32.max,
+                                          dtype=tf.int32)
+    tops = numbers[:, 0] % (heights - size + 1)
+    lefts = numbers[:, 1] % (widths - size + 1)
+    flips = tf.equal(numbers[:, 2] % 2, 1) if flip else tf.zeros([count], tf.bool)
+    return tops, lefts, flips
 
 
-def seeded_crop(window: Window, height: tf.Tensor, width: tf.Tensor, seed: tf.Tensor, size: int,
-                flip: bool) -> tf.Tensor:
-    """The `size` x `size` training crop of a height x width image that `window` reads, mirrored at
-    random when `flip`: the seed splits in two, one for the window, one for the flip, as the
-    reader has always split it."""
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    top, left = crop_offsets(height, width, size, crop_seed)
-    image = tf.ensure_shape(window(top, left), (size, size, 3))
-    return tf.image.stateless_random_flip_left_right(image, flip_seed) if flip else image
+def cut(image: tf.Tensor, top: tf.Tensor, left: tf.Tensor, size: int, flipped: tf.Tensor) -> tf.Tensor:
+    """The `size` x `size` window of one uint8 image at (top, left), mirrored when `flipped`.
+
+    A slice, then a reverse for the mirrored ones only: a strided slice with a negative step
+    would do both in one op, but TensorFlow copies such a slice a pixel at a time, five times
+    slower."""
+    window = tf.slice(image, tf.stack([top, left, 0]), [size, size, 3])
+    return tf.ensure_shape(tf.cond(flipped, lambda: tf.reverse(window, [1]), lambda: window), (size, size, 3))
 
 
-def sliced(image: tf.Tensor, size: int) -> Window:
-    """The window reader of a decoded uint8 image: a slice."""
-    return lambda top, left: image[top:top + size, left:left + size, :]
-
-
-def jpeg_window(contents: tf.Tensor, width: tf.Tensor, size: int) -> Window:
-    """The window reader of JPEG bytes: only the window's rows and columns are decoded.
-
-    libjpeg's cropped decoding upsamples subsampled chroma at a window's left and right edges as
-    if they were the image's edges, so the outer columns of a bare window can differ from the
-    whole image's (by up to 75 levels, at 4:2:0 and 4:2:2). One column more on each side, cut off
-    after decoding, gives exactly the whole image's pixels: a test compares them."""
-
-    def window(top: tf.Tensor, left: tf.Tensor) -> tf.Tensor:
-        first = tf.maximum(left - 1, 0)
-        last = tf.minimum(left + size + 1, tf.cast(width, tf.int32))
-        decoded = tf.image.decode_and_crop_jpeg(contents, tf.stack([top, first, size, last - first]), channels=3)
-        return decoded[:, left - first:left - first + size, :]
-
-    return window
+def jpeg_rows(contents: tf.Tensor, top: tf.Tensor, size: int, width: tf.Tensor) -> tf.Tensor:
+    """Rows top .. top + size - 1 of a JPEG, every column, decoded without the rows around them:
+    the whole image's pixels there (a test compares them at every subsampling)."""
+    return tf.image.decode_and_crop_jpeg(contents, tf.stack([top, 0, size, tf.cast(width, tf.int32)]), channels=3)

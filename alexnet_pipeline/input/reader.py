@@ -10,11 +10,11 @@ host moves a quarter of the bytes of float32.
 Training streams its epochs back to back, and an epoch's order, crops and flips depend only on
 the seed and the epoch's number (not on TensorFlow's global seed): with `deterministic` (which
 keeps the order), a resumed run and a run across several workers see what an uninterrupted
-single-machine run sees. A streamed epoch decodes only each image's crop window (`crops`), in
-memory bounded by the shuffle buffer of encoded records and the prefetch, whatever the dataset
-size. Given a `DecodedCache` (the split decoded once, `decoded_cache`), an epoch orders the
-cache's rows as it would order the records and crops from them: the same batches, without
-decoding again.
+single-machine run sees. A streamed epoch decodes only the rows of each image's crop window
+(`crops`, which draws a batch's windows at once), in memory bounded by the shuffle buffer of
+encoded records and the prefetch, whatever the dataset size. Given a `DecodedCache` (the split
+decoded once, `decoded_cache`), an epoch orders the cache's rows as it would order the records
+and crops from them: the same batches, without decoding again.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def random_crop(image: tf.Tensor, seed: tf.Tensor, size: int, flip: bool) -> tf.Tensor:
-    """A random `size` x `size` window of one uint8 image, mirrored at random when `flip`: the
-    window `tf.image.stateless_random_crop` takes with the first half of `seed` split in two."""
+    """A random `size` x `size` window of one uint8 image, mirrored at random when `flip`: what
+    training cuts from an image alone in its batch, with `seed` as the batch's seed."""
     shape = tf.shape(image)
-    return crops.seeded_crop(crops.sliced(image, size), shape[0], shape[1], seed, size, flip)
+    tops, lefts, flips = crops.draw_windows(seed, shape[:1], shape[1:2], size, flip)
+    return crops.cut(image, tops[0], lefts[0], size, flips[0])
 
 
 def ten_crops(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -99,23 +100,12 @@ def _epoch_order(shards: Sequence, read: Callable[[tf.Tensor], tf.data.Dataset],
     return _records(files, len(shards), deterministic, read).shuffle(SHUFFLE_BUFFER, seed=epoch_seed)
 
 
-def _cropped_record(record: tf.Tensor, shards: ShardFormat, seed: tf.Tensor,
-                    flip: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(training crop, label, key) of one record, decoding only the crop's window of a JPEG."""
-    example = tf.io.parse_single_example(record, FEATURES)
-    height, width, size = example["height"], example["width"], shards.image_size
-    if shards.encoding == "raw":
-        window = crops.sliced(decode(example["image"], height, width, "raw"), size)
-    else:
-        window = crops.jpeg_window(example["image"], width, size)
-    return crops.seeded_crop(window, height, width, seed, size, flip), example["label"], example["key"]
-
-
-def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.Tensor, flip: bool,
-                    num_examples: int | None, deterministic: bool,
-                    cache: DecodedCache | None) -> tf.data.Dataset:
-    """One epoch of (cropped image, label, key), shuffled with a seed of (seed, epoch) and cropped
-    with a stateless seed of (that, the element's position), from the records or the cache."""
+def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.Tensor, batch_size: int,
+                    flip: bool, num_examples: int | None, deterministic: bool, cache: DecodedCache | None,
+                    keys: bool) -> tf.data.Dataset:
+    """One epoch of batches of (cropped images, labels[, keys]), shuffled with a seed of (seed,
+    epoch); each batch's windows drawn at once with a stateless seed of (that, the batch's
+    number), from the records or the cache."""
     epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
     if cache is None:
         elements = _epoch_order(files, tf.data.TFRecordDataset, epoch_seed, deterministic)
@@ -124,15 +114,29 @@ def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.
     if num_examples is not None:
         elements = elements.apply(tf.data.experimental.assert_cardinality(num_examples))
     size, stored = shards.image_size, shards.stored_size
+    sides = tf.fill([batch_size], stored)  # every stored image is a square of this side
 
-    def crop(index: tf.Tensor, element: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        position_seed = tf.stack([epoch_seed, index])
-        if cache is None:
-            return _cropped_record(element, shards, position_seed, flip)
-        image, label, key = cache.example(element)
-        return crops.seeded_crop(crops.sliced(image, size), stored, stored, position_seed, size, flip), label, key
+    def draw(batch_number: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        return crops.draw_windows(tf.stack([epoch_seed, batch_number]), sides, sides, size, flip)
 
-    return elements.enumerate().map(crop, num_parallel_calls=AUTOTUNE)
+    def cut_cached(row: tf.Tensor, window: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
+        image, label, key = cache.example(row)
+        top, left, flipped = window
+        return (crops.cut(image, top, left, size, flipped), label, key)[:3 if keys else 2]
+
+    def cut_record(record: tf.Tensor, window: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
+        example = tf.io.parse_single_example(record, FEATURES)
+        top, left, flipped = window
+        if shards.encoding == "raw":
+            image = decode(example["image"], example["height"], example["width"], "raw")
+            image = crops.cut(image, top, left, size, flipped)
+        else:
+            image = crops.cut(crops.jpeg_rows(example["image"], top, size, example["width"]), 0, left, size, flipped)
+        return (image, example["label"], example["key"])[:3 if keys else 2]
+
+    windows = tf.data.Dataset.counter().map(draw).unbatch()  # element i: row i % batch of batch i // batch's draw
+    return tf.data.Dataset.zip(elements, windows).map(cut_record if cache is None else cut_cached,
+                                                      num_parallel_calls=AUTOTUNE).batch(batch_size)
 
 
 def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, training: bool,
@@ -166,7 +170,7 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
 
     if training:
         dataset = tf.data.Dataset.range(*epochs).flat_map(lambda epoch: _training_epoch(
-            files, shards, seed, epoch, flip, num_examples, deterministic, cache).map(element).batch(batch_size))
+            files, shards, seed, epoch, batch_size, flip, num_examples, deterministic, cache, keys))
         if num_examples is not None and stream_length_checked:
             epoch_batches = steps_per_epoch(num_examples, batch_size)
             dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(range(*epochs)) * epoch_batches))

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -71,6 +72,26 @@ def test_deploy_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
     assert completed.returncode == 1
     assert "error: no Prefect server configured: start one with `prefect server start`" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize(("slug", "message"), [
+    ("slack-webhook/nobody", "no such block on the Prefect server"),
+    ("secret/not-a-notifier", "a secret block cannot send notifications"),
+])
+def test_a_wrong_alert_block_is_refused_before_anything_is_deployed(prefect_server: dict[str, str], tmp_path: Path,
+                                                                     slug: str, message: str) -> None:
+    (tmp_path / "prefect.yaml").write_text((REPO_ROOT / "prefect.yaml").read_text().replace(
+        "  - name: nightly", "  - name: refused"))
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}):
+        Secret(value="not a webhook").save("not-a-notifier", overwrite=True)
+    completed = subprocess.run([str(BIN / "alexnet"), "deploy", "--project-dir", str(tmp_path), "--name", "refused",
+                                "--alert-block", slug], env=prefect_server, capture_output=True, text=True,
+                               timeout=180, check=False)
+    assert completed.returncode == 1
+    assert f"error: --alert-block {slug}: {message}" in completed.stderr and "Traceback" not in completed.stderr
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server["PREFECT_API_URL"]}), \
+            get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
+        client.read_deployment_by_name("alexnet_pipeline/refused")
 
 
 @pytest.mark.slow(seconds=135)

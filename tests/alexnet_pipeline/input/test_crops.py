@@ -1,5 +1,5 @@
-"""crops: the window stateless_random_crop would take, drawn before decoding, and JPEG windows
-decoded alone with the whole image's pixels."""
+"""crops: a batch's windows drawn at once from its seed, cut and mirrored, and JPEG rows decoded
+alone with the whole image's pixels."""
 
 from __future__ import annotations
 
@@ -20,45 +20,58 @@ def _jpeg(pixels: np.ndarray, subsampling: int) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("height", "width", "size"), [(12, 12, 8), (9, 14, 5), (8, 8, 8), (40, 33, 32)])
-def test_the_window_is_the_one_stateless_random_crop_takes(height: int, width: int, size: int) -> None:
-    image = tf.constant(noise_array(width, height, seed=height + width))
-    for first in range(40):
-        seed = tf.constant([first, 7 * first + 3], tf.int64)
-        expected = tf.image.stateless_random_crop(image, (size, size, 3), seed)
-        top, left = crops.crop_offsets(tf.constant(height, tf.int64), tf.constant(width, tf.int64), size, seed)
-        assert 0 <= int(top) <= height - size and 0 <= int(left) <= width - size
-        assert np.array_equal(crops.sliced(image, size)(top, left), expected)
+def _draw(seed: tuple[int, int], heights: list[int], widths: list[int], size: int,
+          flip: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tops, lefts, flips = crops.draw_windows(tf.constant(seed, tf.int64), tf.constant(heights, tf.int64),
+                                            tf.constant(widths, tf.int64), size, flip)
+    return tops.numpy(), lefts.numpy(), flips.numpy()
 
 
-def test_the_seeded_crop_splits_its_seed_as_the_reader_always_did() -> None:
-    image = tf.constant(noise_array(12, 12, seed=1))
-    for index in range(20):
-        seed = tf.constant([5, index], tf.int64)
-        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        expected = tf.image.stateless_random_flip_left_right(
-            tf.image.stateless_random_crop(image, (8, 8, 3), crop_seed), flip_seed)
-        assert np.array_equal(crops.seeded_crop(crops.sliced(image, 8), 12, 12, seed, 8, flip=True), expected)
+def test_the_draws_are_three_numbers_an_image_from_the_batch_seed() -> None:
+    heights, widths = [12, 9, 40, 8], [12, 14, 33, 8]
+    numbers = tf.random.stateless_uniform([4, 3], tf.constant([3, 8], tf.int64), minval=0,
+                                          maxval=tf.int32.max, dtype=tf.int32).numpy()
+    tops, lefts, flips = _draw((3, 8), heights, widths, 8)
+    assert tops.tolist() == [n % (h - 7) for n, h in zip(numbers[:, 0], heights, strict=True)]
+    assert lefts.tolist() == [n % (w - 7) for n, w in zip(numbers[:, 1], widths, strict=True)]
+    assert flips.tolist() == [n % 2 == 1 for n in numbers[:, 2]]
+    drawn = [tops.tolist(), lefts.tolist(), flips.tolist()]
+    assert [a.tolist() for a in _draw((3, 8), heights, widths, 8)] == drawn
+    assert [a.tolist() for a in _draw((3, 9), heights, widths, 8)] != drawn  # another batch, other draws
 
 
-def test_an_image_smaller_than_the_crop_is_an_error() -> None:
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Need value.shape >= size"):
-        crops.crop_offsets(tf.constant(6), tf.constant(12), 8, tf.constant([1, 2], tf.int64))
+@pytest.mark.parametrize(("side", "size"), [(8, 8), (9, 8), (10, 8)])  # no room, room for 2, for 3
+def test_windows_reach_every_place_and_no_further(side: int, size: int) -> None:
+    tops, lefts, _ = _draw((1, 2), [side] * 400, [side] * 400, size)
+    assert set(tops.tolist()) == set(lefts.tolist()) == set(range(side - size + 1))
+
+
+def test_about_half_are_mirrored_and_none_without_flip() -> None:
+    _, _, flips = _draw((4, 0), [12] * 10_000, [12] * 10_000, 8)
+    assert 0.48 < flips.mean() < 0.52  # 4 standard deviations
+    assert not _draw((4, 0), [12] * 1000, [12] * 1000, 8, flip=False)[2].any()
+
+
+@pytest.mark.parametrize(("height", "width"), [(7, 12), (12, 7)])
+def test_an_image_smaller_than_the_crop_is_an_error(height: int, width: int) -> None:
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least the crop size"):
+        _draw((1, 2), [12, height], [12, width], 8)
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_the_cut_is_the_window_mirrored_when_flipped(flipped: bool) -> None:
+    pixels = noise_array(14, 11, seed=3)  # 11 rows, 14 columns
+    for top, left in [(0, 0), (3, 6), (3, 5)]:  # the last window reaches the last row and column
+        window = pixels[top:top + 8, left:left + 8]
+        cut = crops.cut(tf.constant(pixels), tf.constant(top), tf.constant(left), 8, tf.constant(flipped))
+        assert np.array_equal(cut, window[:, ::-1] if flipped else window)
 
 
 @pytest.mark.parametrize("subsampling", [0, 1, 2], ids=["4:4:4", "4:2:2", "4:2:0"])
-def test_a_jpeg_window_decoded_alone_has_the_whole_images_pixels(subsampling: int) -> None:
+def test_jpeg_rows_decoded_alone_have_the_whole_images_pixels(subsampling: int) -> None:
     side, size = 37, 24
-    pixels = noise_array(side, side, seed=subsampling)
-    data = _jpeg(pixels, subsampling)
+    data = _jpeg(noise_array(side, side, seed=subsampling), subsampling)
     whole = tf.io.decode_jpeg(data, channels=3).numpy()
-    window = crops.jpeg_window(tf.constant(data), tf.constant(side, tf.int64), size)
-    bare_differs = False
-    for top in (0, 1, 6, side - size):
-        for left in range(side - size + 1):  # both edges, odd and even offsets
-            expected = whole[top:top + size, left:left + size]
-            assert np.array_equal(window(tf.constant(top), tf.constant(left)), expected), (top, left)
-            bare = tf.image.decode_and_crop_jpeg(data, [top, left, size, size], channels=3).numpy()
-            bare_differs |= not np.array_equal(bare, expected)
-    # Why the window is widened: libjpeg's cropped decoding alone differs at subsampled edges.
-    assert bare_differs == (subsampling != 0)
+    for top in range(side - size + 1):  # both edges, odd and even offsets
+        rows = crops.jpeg_rows(tf.constant(data), tf.constant(top), size, tf.constant(side, tf.int64))
+        assert np.array_equal(rows, whole[top:top + size]), top

@@ -187,31 +187,33 @@ def test_training_epochs_stream_back_to_back_and_each_depends_only_on_its_number
     assert np.array_equal(np.concatenate(resumed_images), np.concatenate(images[3:]))
 
 
-def _old_training_stream(files: list[str], shards: ShardFormat, batch_size: int, seed: int,
-                         epochs: tuple[int, int]) -> tf.data.Dataset:
-    """The reader's training stream before decode-and-crop and the cache, as it was: every image
-    decoded whole, then `tf.image.stateless_random_crop` and the seeded flip."""
+def _reference_training_stream(files: list[str], shards: ShardFormat, batch_size: int, seed: int,
+                               epochs: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The training stream as the docs define it, the slow way: each epoch's order as it always
+    was, every image decoded whole, and batch b's crops from three uniform int32 numbers an image
+    drawn with the seed (epoch seed, b): top and left modulo the room, odd flips."""
+    size, batches = shards.image_size, []
 
     def parse(record):
         example = tf.io.parse_single_example(record, FEATURES)
         return decode(example["image"], example["height"], example["width"], shards.encoding), example["label"]
 
-    def epoch_data(epoch):
-        epoch_seed = tf.constant(seed, tf.int64) * EPOCH_SEED_STRIDE + epoch
+    for epoch in range(*epochs):
+        epoch_seed = seed * EPOCH_SEED_STRIDE + epoch
         records = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=epoch_seed).interleave(
             tf.data.TFRecordDataset, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True)
-        parsed = records.shuffle(SHUFFLE_BUFFER, seed=epoch_seed).map(parse)
-
-        def crop(index, image, label):
-            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(
-                tf.stack([epoch_seed, index]), 2))
-            window = tf.image.stateless_random_crop(image, (shards.image_size, shards.image_size, 3), crop_seed)
-            return tf.image.stateless_random_flip_left_right(window, flip_seed), label
-
-        return parsed.enumerate().map(lambda index, example: crop(index, *example)).batch(batch_size)
-
-    return tf.data.Dataset.range(*epochs).flat_map(epoch_data)
+        for number, (images, labels) in enumerate(records.shuffle(SHUFFLE_BUFFER, seed=epoch_seed).map(parse)
+                                                  .batch(batch_size).as_numpy_iterator()):
+            draws = tf.random.stateless_uniform([len(labels), 3], tf.constant([epoch_seed, number], tf.int64),
+                                                minval=0, maxval=tf.int32.max, dtype=tf.int32).numpy()
+            room = images.shape[1] - size + 1
+            windows = [image[top % room:top % room + size, left % room:left % room + size]
+                       for image, (top, left, _) in zip(images, draws, strict=True)]
+            batches.append((np.stack([w[:, ::-1] if odd % 2 else w for w, (_, _, odd) in zip(windows, draws,
+                                                                                                   strict=True)]),
+                            labels))
+    return batches
 
 
 def _noise_shards(folder: Path, count: int, side: int, encoding: str) -> list[str]:
@@ -220,15 +222,16 @@ def _noise_shards(folder: Path, count: int, side: int, encoding: str) -> list[st
 
 
 @pytest.mark.parametrize("encoding", ["jpeg", "raw"])
-def test_streamed_crops_decode_only_the_window_and_equal_the_old_whole_image_crops(
-        tmp_path: Path, encoding: str, no_global_seed: None) -> None:
+@CACHE_MODES
+def test_training_crops_are_the_documented_crops_of_whole_images(tmp_path: Path, encoding: str, cached: bool,
+                                                                 no_global_seed: None) -> None:
     shards = ShardFormat(encoding, 15, 8)  # JPEG at 4:2:0, windows at odd and even offsets
     files = _noise_shards(tmp_path, 17, 15, encoding)
-    new = _collect(make_dataset(files, shards, 4, training=True, seed=11, epochs=(0, 3)))
-    old = _collect(_old_training_stream(files, shards, 4, seed=11, epochs=(0, 3)))
-    assert len(new[0]) == len(old[0]) == 15
-    for a, b in zip(new[0] + new[1], old[0] + old[1], strict=True):
-        assert np.array_equal(a, b)
+    images, labels = _collect(_training(files, shards, 4, cached, seed=11, epochs=(0, 3)))
+    expected = _reference_training_stream(files, shards, 4, seed=11, epochs=(0, 3))
+    assert len(images) == len(expected) == 15
+    for image, label, (expected_image, expected_label) in zip(images, labels, expected, strict=True):
+        assert np.array_equal(label, expected_label) and np.array_equal(image, expected_image)
 
 
 @pytest.mark.parametrize("encoding", ["jpeg", "raw"])
