@@ -52,7 +52,7 @@ from alexnet_pipeline.sources.layout import find_images
 from alexnet_pipeline.training.lighting import PCALighting
 from alexnet_pipeline.training.model import build_alexnet
 from alexnet_pipeline.validation.manifest import build_manifest
-from benchmarks.preprocess import DEFAULT, _config, canonical_copy
+from benchmarks.preprocess import DEFAULT, _config, canonical_copy, linked_copies
 from stages.preprocess import preprocess
 
 IMAGE_SIZE, STORED, BATCH, EPOCHS = 227, 256, 64, 3
@@ -159,13 +159,8 @@ def _shards(train: pd.DataFrame, raw: Path, out: Path, **settings) -> Path:
 
 def _train_copies(raw: Path, copies: int, work: Path) -> tuple[Path, pd.DataFrame]:
     """`copies` hard links of every train image under new names, and their manifest."""
-    data = work / f"train_x{copies}"
-    for copy in range(copies):
-        for path in (raw / "train").rglob("*"):
-            if path.is_file():
-                target = data / path.relative_to(raw).with_name(f"{copy}_{path.name}")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(path, target)
+    data = linked_copies(raw, [path for path in (raw / "train").rglob("*") if path.is_file()], copies,
+                         work / f"train_x{copies}")
     return data, build_manifest(find_images(data), data, workers=2)
 
 

@@ -114,15 +114,21 @@ def tree_rss_kib(root_pid: int, table: dict[int, tuple[int, int, bytes]] | None 
     return sum(table[pid][1] for pid in descendants(table, {root_pid}) if pid in table)
 
 
+def linked_copies(raw: Path, paths: list[Path], copies: int, data: Path) -> Path:
+    """`copies` hard links of each of `paths` (files under `raw`) in `data`, at the same place
+    under new names: the same files again without copying them."""
+    for copy in range(copies):
+        for path in paths:
+            target = data / path.relative_to(raw).with_name(f"{copy}_{path.name}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+    return data
+
+
 def peak_rss_mib(raw: Path, copies: int, work: Path) -> float:
     """Peak resident memory (MiB) of the stage with its 2 workers, run as a child process on
     `copies` x the data, sampled every 20 ms over the whole process tree."""
-    data = work / f"x{copies}"
-    for copy in range(copies):
-        for path in raw.rglob("*.jpg"):
-            target = data / path.relative_to(raw).with_name(f"{copy}_{path.name}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(path, target)  # the same files again, under new names, without copying
+    data = linked_copies(raw, list(raw.rglob("*.jpg")), copies, work / f"x{copies}")
     script = (
         "import sys; from pathlib import Path\n"
         "from alexnet_pipeline.sources.layout import find_images\n"
