@@ -62,13 +62,15 @@ deps: setup
 	python -m tools.stage_deps
 
 ## mutation: mutation testing with mutmut (not part of `make test`): the registry, drift and
-## evaluation modules, core/contracts.py and config/ against their unit tests (pyproject.toml
-## [tool.mutmut]), then a per-module summary; MUTATE picks some of them, e.g.
-## `make mutation MUTATE=alexnet_pipeline/drift` (docs/development/mutation.md). Each run maps mutants to
-## tests afresh (mutmut cannot see edited tests) and retests every selected mutant; results and
-## mutated copies stay in mutants/ (`mutmut show NAME`), which one run at a time uses (a lock)
+## evaluation modules, core/contracts.py, config/ and the reader (input/reader.py, crops.py)
+## against their unit tests (pyproject.toml [tool.mutmut]), then a per-module summary; MUTATE
+## picks some of them, e.g. `make mutation MUTATE=alexnet_pipeline/drift`
+## (docs/development/mutation.md). Each run maps mutants to tests afresh (mutmut cannot see
+## edited tests) and retests every selected mutant; results and mutated copies stay in mutants/
+## (`mutmut show NAME`), which one run at a time uses (a lock)
 MUTATE ?= alexnet_pipeline/registry alexnet_pipeline/drift alexnet_pipeline/evaluation \
-	alexnet_pipeline/core/contracts.py alexnet_pipeline/config
+	alexnet_pipeline/core/contracts.py alexnet_pipeline/config \
+	alexnet_pipeline/input/crops.py alexnet_pipeline/input/reader.py
 MUTMUT_CHILDREN ?= $(shell nproc)
 mutation: setup
 	@set -f -o pipefail; globs="$$(python -m tools.mutation_summary --patterns $(MUTATE))" || exit 1; \

@@ -40,14 +40,6 @@ def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     return tf.ensure_shape(cropped, (size, size, 3))
 
 
-def random_crop(image: tf.Tensor, seed: tf.Tensor, size: int, flip: bool) -> tf.Tensor:
-    """A random `size` x `size` window of one uint8 image, mirrored at random when `flip`: what
-    training cuts from an image alone in its batch, with `seed` as the batch's seed."""
-    shape = tf.shape(image)
-    tops, lefts, flips = crops.draw_windows(seed, shape[:1], shape[1:2], size, flip)
-    return crops.cut(image, tops[0], lefts[0], size, flips[0])
-
-
 def ten_crops(image: tf.Tensor, size: int) -> tf.Tensor:
     """The paper's test-time crops of one uint8 image: the four corners and the centre, and the
     mirror image of each; shape (10, size, size, 3), the centre crop at index 4."""

@@ -4,6 +4,7 @@ alone with the whole image's pixels."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,13 @@ def _jpeg(pixels: np.ndarray, subsampling: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=90, subsampling=subsampling)
     return buffer.getvalue()
+
+
+def _said(message: str) -> str:
+    """The words and numbers of a failed size check, from "Need" on, without the brackets, quotes
+    and byte-string marks that TensorFlow's eager and traced messages put around them."""
+    tokens = re.findall(r"\.\.\.|\d+|[A-Za-z]+", message[message.index("Need"):])
+    return " ".join(token for token in tokens if token != "b")
 
 
 def _draw(seed: tuple[int, int], heights: list[int], widths: list[int], size: int,
@@ -54,8 +62,22 @@ def test_about_half_are_mirrored_and_none_without_flip() -> None:
 
 @pytest.mark.parametrize(("height", "width"), [(7, 12), (12, 7)])
 def test_an_image_smaller_than_the_crop_is_an_error(height: int, width: int) -> None:
-    with pytest.raises(tf.errors.InvalidArgumentError, match="at least the crop size"):
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
         _draw((1, 2), [12, height], [12, width], 8)
+    assert _said(raised.value.message) == ("Need images of at least the crop size 8 got heights 12 "
+                                           f"{height} and widths 12 {width}")
+
+
+def test_the_size_check_holds_in_a_traced_pipeline_and_names_ten_sides_at_most() -> None:
+    """As the reader runs it (traced in a tf.data map, where an unused check would be pruned):
+    eleven images, one too small, and the message lists the first ten sides of each axis."""
+    heights, widths = [9] * 10 + [7], [9] * 11
+    dataset = tf.data.Dataset.from_tensors((heights, widths)).map(
+        lambda h, w: crops.draw_windows(tf.constant([1, 2], tf.int64), h, w, 8, True))
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        next(iter(dataset))
+    assert _said(raised.value.message).startswith(
+        "Need images of at least the crop size 8 got heights 9 9 9 9 9 9 9 9 9 9 ... and widths 9 9 9 9 9 9 9 9 9 9 ...")
 
 
 @pytest.mark.parametrize("flipped", [False, True])
@@ -65,6 +87,14 @@ def test_the_cut_is_the_window_mirrored_when_flipped(flipped: bool) -> None:
         window = pixels[top:top + 8, left:left + 8]
         cut = crops.cut(tf.constant(pixels), tf.constant(top), tf.constant(left), 8, tf.constant(flipped))
         assert np.array_equal(cut, window[:, ::-1] if flipped else window)
+
+
+def test_jpeg_rows_of_a_grey_jpeg_are_rgb() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(noise_array(12, 12, seed=5)[..., 0]).save(buffer, format="JPEG")
+    rows = crops.jpeg_rows(tf.constant(buffer.getvalue()), tf.constant(2), 8, tf.constant(12, tf.int64))
+    grey = tf.io.decode_jpeg(buffer.getvalue()).numpy()[2:10]
+    assert rows.shape == (8, 12, 3) and np.array_equal(rows, np.repeat(grey, 3, axis=2))
 
 
 @pytest.mark.parametrize("subsampling", [0, 1, 2], ids=["4:4:4", "4:2:2", "4:2:0"])

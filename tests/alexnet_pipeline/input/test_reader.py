@@ -12,7 +12,13 @@ import tensorflow as tf
 from PIL import Image
 
 from alexnet_pipeline.input.decoded_cache import decode_split
-from alexnet_pipeline.input.reader import EPOCH_SEED_STRIDE, SHUFFLE_BUFFER, make_dataset
+from alexnet_pipeline.input.reader import (
+    EPOCH_SEED_STRIDE,
+    SHUFFLE_BUFFER,
+    center_crop,
+    make_dataset,
+    ten_crops,
+)
 from alexnet_pipeline.input.tfrecords import FEATURES, ShardFormat, decode
 from tests.helpers import noise_array, write_test_shards
 
@@ -85,6 +91,24 @@ def test_eval_order_over_several_shards_is_deterministic(tmp_path: Path) -> None
     assert np.array_equal(runs[0], runs[2])  # the seed plays no part without training
 
 
+def test_eval_reads_up_to_four_shards_in_turn(tmp_path: Path) -> None:
+    files = _write(tmp_path, 12, shard_size=2)  # six shards: [0, 1], [2, 3], ..., [10, 11]
+    labels = np.concatenate(_collect(make_dataset(files, FORMAT, 12, training=False, seed=0))[1])
+    # one record of each of the first four in turn; each spent shard's place goes to the next
+    assert labels.tolist() == [0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 9, 11]
+
+
+def test_centre_and_ten_crops_of_an_image_taller_than_wide_or_wider_than_tall() -> None:
+    for height, width in [(11, 14), (14, 11)]:
+        pixels = noise_array(width, height, seed=height)
+        top, left = (height - 8) // 2, (width - 8) // 2
+        assert np.array_equal(center_crop(tf.constant(pixels), 8), pixels[top:top + 8, left:left + 8])
+        corners = [(0, 0), (0, width - 8), (height - 8, 0), (height - 8, width - 8), (top, left)]
+        expected = [pixels[t:t + 8, l:l + 8] for t, l in corners]
+        expected += [crop[:, ::-1] for crop in expected]  # the mirror images, in the same order
+        assert np.array_equal(ten_crops(tf.constant(pixels), 8), np.stack(expected))
+
+
 def test_eval_takes_the_centre_crop_of_a_larger_stored_square(tmp_path: Path) -> None:
     pixels = np.zeros((12, 12, 3), dtype=np.uint8)
     pixels[2:10, 2:10] = 200  # a bright 8x8 centre in a dark 2-pixel frame
@@ -135,9 +159,19 @@ def test_wrong_num_examples_fails_when_read(tmp_path: Path) -> None:
         _collect(dataset)
 
 
+def test_each_training_epochs_length_is_checked_when_the_streams_length_is_not(tmp_path: Path) -> None:
+    """As a tf.data service worker reads it (`stream_length_checked=False`): each epoch still
+    fails when it holds other than `num_examples` records."""
+    files = _write(tmp_path, 5, shard_size=4)
+    dataset = make_dataset(files, FORMAT, 4, training=True, seed=0, num_examples=6, stream_length_checked=False)
+    with pytest.raises(tf.errors.OpError, match="expected to contain 6"):
+        _collect(dataset)
+
+
 def test_no_files_is_an_error() -> None:
-    with pytest.raises(ValueError, match="no shard files"):
+    with pytest.raises(ValueError) as raised:
         make_dataset([], FORMAT, 4, training=False, seed=0)
+    assert str(raised.value) == "no shard files given"
 
 
 def test_raw_shards_give_back_the_exact_pixels(tmp_path: Path) -> None:
@@ -242,6 +276,7 @@ def test_cached_and_streamed_training_give_the_same_batches(tmp_path: Path, enco
     streamed = list(make_dataset(files, shards, 4, training=True, **options))
     cached = list(make_dataset(files, shards, 4, training=True, cache=decode_split(files, shards, 23), **options))
     assert len(streamed) == len(cached) == 3 * 6
+    assert {key.decode() for batch in streamed[:6] for key in batch[2].numpy()} == {f"k{i}" for i in range(23)}
     for streamed_batch, cached_batch in zip(streamed, cached, strict=True):
         for a, b in zip(streamed_batch, cached_batch, strict=True):
             assert np.array_equal(a.numpy(), b.numpy())
@@ -265,7 +300,33 @@ def test_a_cache_is_for_training_on_its_own_files(tmp_path: Path) -> None:
     files = _noise_shards(tmp_path, 7, 12, "raw")
     shards = ShardFormat("raw", 12, 8)
     cache = decode_split(files, shards)
-    with pytest.raises(ValueError, match="decoded cache"):
+    message = "a decoded cache is for training, and must hold the given shard files"
+    with pytest.raises(ValueError) as raised:
         make_dataset(files, shards, 4, training=False, seed=0, cache=cache)
-    with pytest.raises(ValueError, match="decoded cache"):
+    assert str(raised.value) == message
+    with pytest.raises(ValueError) as raised:
         make_dataset(files[:1], shards, 4, training=True, seed=0, cache=cache)
+    assert str(raised.value) == message
+
+
+@CACHE_MODES
+def test_training_batches_are_pairs_without_keys_and_triples_with(tmp_path: Path, cached: bool) -> None:
+    files = _noise_shards(tmp_path, 6, 12, "jpeg")
+    shards = ShardFormat("jpeg", 12, 8)
+    assert len(next(iter(_training(files, shards, 4, cached, seed=1)))) == 2
+    images, labels, keys = next(iter(_training(files, shards, 4, cached, seed=1, keys=True)))
+    assert images.shape == (4, 8, 8, 3) and labels.shape == keys.shape == (4,)
+
+
+def test_a_given_cache_is_read_instead_of_the_shards(tmp_path: Path) -> None:
+    """Training crops from the cache's pixels: with every cached image inverted, every batch is
+    the streamed one inverted (the same windows and flips)."""
+    files = _noise_shards(tmp_path, 9, 12, "raw")
+    shards = ShardFormat("raw", 12, 8)
+    cache = decode_split(files, shards)
+    cache.images.assign(255 - cache.images)
+    streamed = _collect(make_dataset(files, shards, 4, training=True, seed=5, epochs=(0, 2)))[0]
+    from_cache = _collect(make_dataset(files, shards, 4, training=True, seed=5, epochs=(0, 2), cache=cache))[0]
+    assert len(streamed) == len(from_cache) == 6
+    for streamed_images, cached_images in zip(streamed, from_cache, strict=True):
+        assert np.array_equal(cached_images, 255 - streamed_images)
