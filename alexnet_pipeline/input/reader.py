@@ -156,10 +156,6 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
     size = shards.image_size
     options = tf.data.Options()
     options.deterministic = deterministic
-
-    def element(image: tf.Tensor, label: tf.Tensor, key: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        return (image, label, key) if keys else (image, label)
-
     if training:
         dataset = tf.data.Dataset.range(*epochs).flat_map(lambda epoch: _training_epoch(
             files, shards, seed, epoch, batch_size, flip, num_examples, deterministic, cache, keys))
@@ -171,7 +167,7 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
     dataset = _records(tf.data.Dataset.from_tensor_slices(files), len(files), deterministic)
     dataset = dataset.map(lambda r: _parse(r, shards.encoding), num_parallel_calls=AUTOTUNE)
     crop = ten_crops if ten_crop else center_crop
-    dataset = dataset.map(lambda image, label, key: element(crop(image, size), label, key),
+    dataset = dataset.map(lambda image, label, key: (crop(image, size), label, key)[:3 if keys else 2],
                           num_parallel_calls=AUTOTUNE)
     if num_examples is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
