@@ -22,8 +22,11 @@ $(UV):
 	$(BOOTSTRAP_PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --compile-bytecode: every stage, test and server is a new Python process importing TensorFlow,
+# Keras, Great Expectations, Prefect or DVC; without .pyc files (none are written where
+# PYTHONDONTWRITEBYTECODE is set) each compiles them again, about twice the CPU of an import
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --extra cpu --python 3.11
+	$(UV) sync --frozen --extra cpu --python 3.11 --compile-bytecode
 	@touch $@
 
 ## setup: create or update .venv from uv.lock
