@@ -24,7 +24,7 @@ from tests.pipelines.prefect_server import (
     wait_for_run,
 )
 
-EPOCHS = 12  # a few seconds each on 2 cores: the kill lands well inside training
+EPOCHS = 6  # a few seconds each on 2 cores: the kill lands well inside training
 NEXT_RUN_START_S = 180  # the goal: the next run starts within 3 minutes of the kill
 
 
@@ -34,7 +34,7 @@ def _create_run(api: str, overrides: list[str]):
                                                       parameters={"overrides": overrides})
 
 
-@pytest.mark.slow(seconds=330)
+@pytest.mark.slow(seconds=215)
 def test_a_run_whose_worker_died_ends_crashed_and_the_next_run_resumes_it(
         prefect_server: dict[str, str], project_copy: Path, tmp_path: Path) -> None:
     api = prefect_server["PREFECT_API_URL"]
