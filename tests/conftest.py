@@ -76,61 +76,35 @@ def kaggle_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield stub
 
 
-UNMEASURED_SLOW_S = 15.0  # what a slow test without `seconds=N` counts for when dealing
-TINY_PROJECT_BUILD_S = 60.0  # the tiny project's `dvc repro` within `make test`, which its first user waits for
-
-
-def estimated_seconds(item: pytest.Item) -> float:
-    """A test's time when dealing: `@pytest.mark.slow(seconds=N)` (measured with `pytest
-    --durations`), UNMEASURED_SLOW_S for another slow test, 0 for the rest."""
+def _start_order(item: pytest.Item) -> tuple[bool, float]:
+    """Slow tests first, the longest of them first (`@pytest.mark.slow(seconds=N)`, measured with
+    `pytest --durations`), then the rest; ties keep their usual order."""
     slow = item.get_closest_marker("slow")
-    return 0.0 if slow is None else float(slow.kwargs.get("seconds", UNMEASURED_SLOW_S))
+    return slow is None, -(slow.kwargs.get("seconds", 0) if slow else 0)
 
 
-def waits_for_tiny_project(item: pytest.Item) -> bool:
-    return "tiny_project" in getattr(item, "fixturenames", ())
-
-
-def first_round(items: list, hands: int, waits) -> list:
-    """`items` (the longest first) with its first `hands` chosen so that one of them at most
-    `waits` (on the tiny project, which one process builds while the others wait, idle): the
-    longest that waits, then the longest that do not; the rest in their order."""
-    first = [item for item in items if waits(item)][:1]
-    first += [item for item in items if not waits(item)][:hands - len(first)]
-    first += [item for item in items if all(item is not chosen for chosen in first)][:hands - len(first)]
-    return first + [item for item in items if all(item is not chosen for chosen in first)]
-
-
-def dealt(items: list, hands: int, seconds=lambda item: 0.0, waits=lambda item: False) -> list:
-    """`items` (the longest first) dealt into `hands` parts laid end to end. pytest-xdist's
-    worksteal gives each worker one contiguous part of the collection at the start, `len(pending)
-    // workers_left` tests each (the smaller parts first), and later steals from the end of a
-    worker's queue. Each test goes to the open part with the fewest estimated `seconds` so far
-    (then the fewest tests, then the first), so that the long tests start early and side by side;
-    the first part to start with a test that `waits` on the tiny project also carries its build."""
+def dealt(items: list, hands: int) -> list:
+    """`items` dealt round-robin into `hands` parts, laid end to end. pytest-xdist's worksteal
+    gives each worker one contiguous part of the collection at the start, `len(pending) //
+    workers_left` tests each (the smaller parts first), and later steals from the end of a
+    worker's queue: each worker then starts on its own share of the slowest tests instead of the
+    first worker getting all of them."""
     sizes, left = [], len(items)
     for hands_left in range(hands, 0, -1):
         sizes.append(left // hands_left)
         left -= sizes[-1]
     parts: list[list] = [[] for _ in range(hands)]
-    loads = [0.0] * hands
-    building = True
-    for item in first_round(items, hands, waits):
-        hand = min((hand for hand in range(hands) if len(parts[hand]) < sizes[hand]),
-                   key=lambda hand: (loads[hand], len(parts[hand]), hand))
-        if building and waits(item):
-            loads[hand] += TINY_PROJECT_BUILD_S
-            building = False
-        parts[hand].append(item)
-        loads[hand] += seconds(item)
+    dealing = iter(items)
+    for round_number in range(max(sizes, default=0)):
+        for hand, size in enumerate(sizes):
+            if round_number < size:  # the smaller first parts sit out the last round
+                parts[hand].append(next(dealing))
     return [item for part in parts for item in part]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests (whole pipelines, training, servers) first, the longest first, spread over the
-    pytest-xdist workers by their measured time: the long ones start early and side by side
-    instead of one after another on one worker, and only one worker waits while the tiny project
-    is built."""
-    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, -estimated_seconds(item)))
-    items[:] = dealt(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), estimated_seconds,
-                     waits_for_tiny_project)
+    pytest-xdist workers: the long ones start early and side by side instead of one after another
+    on one worker."""
+    items.sort(key=_start_order)
+    items[:] = dealt(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
