@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import run
 
-pytestmark = pytest.mark.slow(seconds=195)
+pytestmark = pytest.mark.slow(seconds=140)
 DVC = [sys.executable, "-m", "dvc"]
 RATES = (0.001, 0.0003)
 # Each `dvc exp show` costs about 2 s of CPU that the queued runs need, and the suite is bound by

@@ -102,7 +102,7 @@ def test_rerun_is_deterministic(project_copy: Path) -> None:
     assert "oneDNN" not in rerun.stdout + rerun.stderr and "absl::" not in rerun.stdout + rerun.stderr
 
 
-@pytest.mark.slow(seconds=35)
+@pytest.mark.slow(seconds=70)
 def test_exp_run_shows_in_metrics_and_params_diff(project_copy: Path) -> None:
     """On a copy: the experiment commits and changes params.yaml, which the other tests of the
     shared tiny project must not see."""

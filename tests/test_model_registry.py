@@ -20,7 +20,7 @@ from pipelines.publish import GATE_KEY
 from tests.helpers import run
 from tests.pipelines.prefect_records import artifacts
 
-pytestmark = pytest.mark.slow(seconds=60)
+pytestmark = pytest.mark.slow(seconds=110)
 
 
 def _tree_digest(folder: Path) -> str:

@@ -19,7 +19,7 @@ from alexnet_pipeline.registry import gto_tags
 from pipelines.overrides import apply_param_overrides
 from tests.helpers import run, tree_digests
 
-pytestmark = pytest.mark.slow(seconds=100)
+pytestmark = pytest.mark.slow(seconds=150)
 KEPT = ("models/blessed", "models/serving", "reports/model_history.jsonl")
 
 

@@ -138,7 +138,7 @@ def _is_event_id(line: str) -> bool:
     return re.fullmatch(r"Event: [0-9a-f-]{36}", line) is not None
 
 
-@pytest.mark.slow(seconds=210)
+@pytest.mark.slow(seconds=400)
 def test_a_webhook_gets_one_message_per_decision_drift_and_failure(prefect_server: dict[str, str], project_copy: Path,
                                                                     tmp_path: Path, receiver: _Receiver) -> None:
     api = prefect_server["PREFECT_API_URL"]

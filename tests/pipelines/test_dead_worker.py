@@ -34,7 +34,7 @@ def _create_run(api: str, overrides: list[str]):
                                                       parameters={"overrides": overrides})
 
 
-@pytest.mark.slow(seconds=215)
+@pytest.mark.slow(seconds=330)
 def test_a_run_whose_worker_died_ends_crashed_and_the_next_run_resumes_it(
         prefect_server: dict[str, str], project_copy: Path, tmp_path: Path) -> None:
     api = prefect_server["PREFECT_API_URL"]

@@ -94,7 +94,7 @@ def test_a_wrong_alert_block_is_refused_before_anything_is_deployed(prefect_serv
         client.read_deployment_by_name("alexnet_pipeline/refused")
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=135)
 def test_deployment_runs_on_a_process_worker(prefect_server: dict[str, str], project_copy: Path,
                                              tmp_path: Path) -> None:
     api = prefect_server["PREFECT_API_URL"]

@@ -144,7 +144,7 @@ def test_train_over_its_timeout_stops_the_run_and_its_processes(project_copy: Pa
     assert leftovers == []  # dvc and the train stage under it were stopped, not orphaned
 
 
-@pytest.mark.slow(seconds=35)
+@pytest.mark.slow(seconds=50)
 def test_push_commit_and_register_after_a_run(project_copy: Path, prefect_harness) -> None:
     """The post-steps on the tiny project as its first `dvc repro` left it (outputs built, nothing
     committed but the code): the stages themselves ran there, so the flow finds them up to date

@@ -268,7 +268,7 @@ def _start_workers(projects: tuple[Path, Path]) -> list[subprocess.Popen]:
             for index, cwd in enumerate(projects)]
 
 
-@pytest.mark.slow(seconds=75)
+@pytest.mark.slow(seconds=150)
 def test_two_workers_on_localhost_resume_and_train_as_one_machine_does(project: Path, tmp_path: Path) -> None:
     # No dropout or lighting noise (drawn per replica) and LRN instead of batch norm (statistics
     # per replica): what is left differs from one machine only by the order of float sums.

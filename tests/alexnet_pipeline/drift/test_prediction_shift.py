@@ -197,7 +197,7 @@ def _shift(reference: np.ndarray, current: np.ndarray, labels: list[str]) -> dic
     return prediction_shift(reference, current, labels, SHIPPED["p_value"], SHIPPED["min_effect"])
 
 
-@pytest.mark.slow(seconds=2)
+@pytest.mark.slow(seconds=30)
 def test_the_tiny_projects_blessed_model_flags_darker_photos(tiny_project: Path, tmp_path: Path) -> None:
     """As the gate does it: the blessed store's reference embeddings through the model's head,
     against the same sample of this data made darker, embedded by the blessed model. The model
@@ -283,7 +283,7 @@ def _mix(table: pd.DataFrame, heavy: str, size: int, seed: int) -> list[str]:
             for path in table[table["label"] == name].sample(n=count, random_state=rng)["path"]]
 
 
-@pytest.mark.slow(seconds=150)
+@pytest.mark.slow(seconds=130)
 def test_a_trained_models_predictions_flag_darker_photos_and_a_3x_class_mix_but_no_resample(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     """One test, so that the model is trained once, on one pytest-xdist worker."""

@@ -129,7 +129,7 @@ def _digests(dataset: tf.data.Dataset) -> list[str]:
             for images, labels in dataset]
 
 
-@pytest.mark.slow(seconds=3)
+@pytest.mark.slow(seconds=5)
 def test_the_workers_make_every_local_batch_once(shards, service) -> None:
     address, proxies = service
     epochs, steps = (0, 3), steps_per_epoch(IMAGES, BATCH)
@@ -149,7 +149,7 @@ def test_the_workers_make_every_local_batch_once(shards, service) -> None:
     assert all(count > BATCH_BYTES for count in sent), f"bytes sent back by each worker: {sent}"
 
 
-@pytest.mark.slow(seconds=4)
+@pytest.mark.slow(seconds=10)
 def test_keras_trains_on_batches_from_the_workers(shards, service) -> None:
     address, _ = service
     steps = steps_per_epoch(IMAGES, BATCH)
