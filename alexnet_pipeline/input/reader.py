@@ -92,6 +92,11 @@ def _epoch_order(shards: Sequence, read: Callable[[tf.Tensor], tf.data.Dataset],
     return _records(files, len(shards), deterministic, read).shuffle(SHUFFLE_BUFFER, seed=epoch_seed)
 
 
+def _carried(image: tf.Tensor, label: tf.Tensor, key: tf.Tensor, keys: bool) -> tuple[tf.Tensor, ...]:
+    """What each element carries into its batch: (image, label), and the key too with `keys`."""
+    return (image, label, key) if keys else (image, label)
+
+
 def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.Tensor, batch_size: int,
                     flip: bool, num_examples: int | None, deterministic: bool, cache: DecodedCache | None,
                     keys: bool) -> tf.data.Dataset:
@@ -114,7 +119,7 @@ def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.
     def cut_cached(row: tf.Tensor, window: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
         image, label, key = cache.example(row)
         top, left, flipped = window
-        return (crops.cut(image, top, left, size, flipped), label, key)[:3 if keys else 2]
+        return _carried(crops.cut(image, top, left, size, flipped), label, key, keys)
 
     def cut_record(record: tf.Tensor, window: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
         example = tf.io.parse_single_example(record, FEATURES)
@@ -124,7 +129,7 @@ def _training_epoch(files: list[str], shards: ShardFormat, seed: int, epoch: tf.
             image = crops.cut(image, top, left, size, flipped)
         else:
             image = crops.cut(crops.jpeg_rows(example["image"], top, size, example["width"]), 0, left, size, flipped)
-        return (image, example["label"], example["key"])[:3 if keys else 2]
+        return _carried(image, example["label"], example["key"], keys)
 
     windows = tf.data.Dataset.counter().map(draw).unbatch()  # element i: row i % batch of batch i // batch's draw
     return tf.data.Dataset.zip(elements, windows).map(cut_record if cache is None else cut_cached,
@@ -167,7 +172,7 @@ def make_dataset(files: list[str], shards: ShardFormat, batch_size: int, *, trai
     dataset = _records(tf.data.Dataset.from_tensor_slices(files), len(files), deterministic)
     dataset = dataset.map(lambda r: _parse(r, shards.encoding), num_parallel_calls=AUTOTUNE)
     crop = ten_crops if ten_crop else center_crop
-    dataset = dataset.map(lambda image, label, key: (crop(image, size), label, key)[:3 if keys else 2],
+    dataset = dataset.map(lambda image, label, key: _carried(crop(image, size), label, key, keys),
                           num_parallel_calls=AUTOTUNE)
     if num_examples is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
