@@ -217,7 +217,7 @@ def write_png_bomb(path: Path, side: int = 20_000) -> Path:
 
 
 def write_test_shards(folder: Path, split: str, images: list[tuple[Image.Image, int, str]],
-                      shard_size: int, encoding: str = "jpeg") -> list[str]:
+                      shard_size: int, encoding: str = "jpeg", jpeg_quality: int = 95) -> list[str]:
     """Shards of (image, label, key) as preprocess writes them; returns the files in order."""
     from alexnet_pipeline.shards.images import encode_jpeg
     from alexnet_pipeline.shards.shard_format import encode_example, shard_name, write_shard
@@ -227,7 +227,7 @@ def write_test_shards(folder: Path, split: str, images: list[tuple[Image.Image, 
     paths = []
     for index in range(count):
         chunk = images[index * shard_size:(index + 1) * shard_size]
-        records = [encode_example(encode_jpeg(image, 95) if encoding == "jpeg" else image.tobytes(),
+        records = [encode_example(encode_jpeg(image, jpeg_quality) if encoding == "jpeg" else image.tobytes(),
                                   label, key, hashlib.sha256(key.encode()).hexdigest(),
                                   image.height, image.width) for image, label, key in chunk]
         paths.append(str(write_shard(folder / shard_name(split, index, count), records)))

@@ -220,7 +220,8 @@ class PreprocessConfig(_Section):
     shard_size: Int = Field(ge=1, description="images per TFRecord shard")
     encoding: Literal["jpeg", "raw"] = Field(
         description="how shards store pixels; jpeg: small shards; raw: uint8 pixels, no decoding when training")
-    jpeg_quality: Int = Field(ge=1, le=100, description="JPEG quality of the shards' images (encoding: jpeg)")
+    jpeg_quality: Int = Field(ge=1, le=100, description="JPEG quality of the shards' images (encoding: jpeg); "
+                                                        "higher: larger shards, slower streamed decoding")
     workers: Int = Field(ge=0, description="processes writing shards; 0: one per core")
 
 

@@ -34,7 +34,7 @@ class ShardFormat:
     encoding: str
     stored_size: int
     image_size: int
-    jpeg_quality: int = 95
+    jpeg_quality: int = 90  # as params.yaml ships
 
     @classmethod
     def of(cls, cfg: PreprocessConfig, image_size: int) -> ShardFormat:

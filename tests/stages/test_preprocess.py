@@ -83,7 +83,7 @@ def _stage_inputs(root: Path, manifest: pd.DataFrame, **overrides):
 
 def test_preprocess_writes_shards_classes_stats_and_counts(tmp_path: Path) -> None:
     manifest = _raw(tmp_path / "raw", train=10)
-    params = _params(tmp_path)
+    params = _params(tmp_path, preprocess__jpeg_quality=85)
     out = tmp_path / "processed"
     out.mkdir()
     counts = preprocess(manifest, tmp_path / "raw", out, params.preprocess, SIZE, seed=1)
@@ -94,7 +94,7 @@ def test_preprocess_writes_shards_classes_stats_and_counts(tmp_path: Path) -> No
         assert counts["train"][label] + counts["val"][label] == 10
     assert json.loads((out / CLASSES_FILE).read_text()) == ["amber", "black"]
     assert json.loads((out / SHARDS_FILE).read_text()) == {
-        "encoding": "jpeg", "resize": "crop", "image_size": SIZE, "stored_size": SIZE, "jpeg_quality": 95}
+        "encoding": "jpeg", "resize": "crop", "image_size": SIZE, "stored_size": SIZE, "jpeg_quality": 85}
     n_train = sum(counts["train"].values())
     assert [Path(p).name for p in shard_files(out, "train")] == [
         shard_name("train", i, -(-n_train // 4)) for i in range(-(-n_train // 4))]

@@ -17,6 +17,7 @@ from tests.helpers import write_image, write_test_shards, write_truncated_jpeg
 
 LABELS = ["cat", "dog"]
 SIZE = 67
+QUALITY = 80  # not the default: predict must encode at the shards' own quality
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def tiny_model():
 
 
 def _predict(model, files: list[Path], top_k: int = 3, encoding: str = "jpeg") -> list[Prediction]:
-    shards = ShardFormat(encoding, 76, SIZE)  # the paper policy's stored size for 67
+    shards = ShardFormat(encoding, 76, SIZE, QUALITY)  # the paper policy's stored size for 67
     return list(predict_files(model, LABELS, files, shards, "paper", top_k))
 
 
@@ -41,7 +42,7 @@ def test_good_truncated_and_text_files(tmp_path: Path, tiny_model) -> None:
     assert prediction.error is None
     # The model's own probabilities for the image as the shards store it (the paper square, JPEG
     # at the shard quality), on the centre 67 x 67 crop: the labels come most probable first.
-    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), 95), channels=3).numpy()
+    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), QUALITY), channels=3).numpy()
     offset = (stored.shape[0] - SIZE) // 2
     expected = np.asarray(tiny_model(stored[None, offset:offset + SIZE, offset:offset + SIZE], training=False))[0]
     assert abs(expected[0] - expected[1]) > 1e-4  # the order is not decided by rounding noise
@@ -75,7 +76,7 @@ def test_prediction_sees_what_evaluation_sees(tmp_path: Path, tiny_model, encodi
     image = write_image(tmp_path / "photo.jpg", size=(100, 80), seed=3)
     [prediction] = _predict(tiny_model, [image], encoding=encoding)
     files = write_test_shards(tmp_path / "shards", "test", [(prepare_image(image, SIZE, "paper"), 1, "x")],
-                              1, encoding=encoding)
+                              1, encoding=encoding, jpeg_quality=QUALITY)
     [(batch, _)] = list(make_dataset(files, ShardFormat(encoding, 76, SIZE), 1, training=False, seed=0))
     expected = np.asarray(tiny_model(batch, training=False))[0]
     by_label = {entry["label"]: entry["prob"] for entry in prediction.top}
@@ -100,9 +101,9 @@ def test_expand_inputs_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
 
 def test_ten_crop_prediction_averages_the_papers_ten_crops(tmp_path: Path, tiny_model) -> None:
     good = write_image(tmp_path / "good.jpg", size=(120, 80), seed=5)
-    shards = ShardFormat("jpeg", 76, SIZE)
+    shards = ShardFormat("jpeg", 76, SIZE, QUALITY)
     [prediction] = predict_files(tiny_model, LABELS, [good], shards, "paper", 2, ten_crop=True)
-    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), 95), channels=3)
+    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), QUALITY), channels=3)
     expected = np.asarray(tiny_model(ten_crops(stored, SIZE), training=False)).mean(axis=0)
     centre = np.asarray(tiny_model(center_crop(stored, SIZE)[None], training=False))[0]
     assert np.abs(expected - centre).max() > 1e-4  # the ten crops do change the answer
@@ -124,7 +125,7 @@ def test_an_unreadable_file_does_not_stop_the_rest(tmp_path: Path, tiny_model) -
 def test_probabilities_are_rounded_to_six_places(tmp_path: Path, tiny_model) -> None:
     good = write_image(tmp_path / "good.jpg", size=(90, 70))
     [prediction] = _predict(tiny_model, [good])
-    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), 95), channels=3)
+    stored = tf.io.decode_jpeg(encode_jpeg(prepare_image(good, SIZE, "paper"), QUALITY), channels=3)
     expected = np.asarray(tiny_model(center_crop(stored, SIZE)[None], training=False))[0]
     assert [entry["prob"] for entry in prediction.top] == sorted(
         (round(float(p), 6) for p in expected), reverse=True)

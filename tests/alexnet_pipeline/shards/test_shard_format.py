@@ -127,7 +127,12 @@ def test_shard_files_lists_one_split_in_order(tmp_path: Path) -> None:
 
 def test_shard_format_from_params_keeps_a_margin_only_for_paper(tmp_path: Path) -> None:
     preprocess = load_params(write_params(tmp_path)).preprocess
-    assert ShardFormat.of(preprocess, 227) == ShardFormat("jpeg", 256, 227, 95)
-    squash = load_params(write_params(tmp_path, preprocess__resize="squash",
-                                      preprocess__encoding="raw")).preprocess
-    assert ShardFormat.of(squash, 67) == ShardFormat("raw", 67, 67, 95)
+    assert ShardFormat.of(preprocess, 227) == ShardFormat("jpeg", 256, 227, 90)
+    squash = load_params(write_params(tmp_path, preprocess__resize="squash", preprocess__encoding="raw",
+                                      preprocess__jpeg_quality=80)).preprocess
+    assert ShardFormat.of(squash, 67) == ShardFormat("raw", 67, 67, 80)
+
+
+def test_a_shard_formats_default_quality_is_the_shipped_one(tmp_path: Path) -> None:
+    shipped = load_params(write_params(tmp_path)).preprocess
+    assert ShardFormat("jpeg", 256, 227) == ShardFormat.of(shipped, 227)
