@@ -4,6 +4,7 @@ Usage:
   python benchmarks/train_throughput.py [DATASET] [--rounds N]   (default ../shared/datasets/cats_vs_dogs_small)
   python benchmarks/train_throughput.py [DATASET] --vs-plain
   KERAS_BACKEND=jax python benchmarks/train_throughput.py --model-only [--batch N]   (a GPU box without TensorFlow)
+  KERAS_BACKEND=jax python benchmarks/train_throughput.py --model-only --device-crops [--batch N]
 
 Default: the model the train stage builds (shipped params: variant, init, PCA lighting, input
 normalization, optimizer, batch size) fit on the preprocessed shards through the reader (random
@@ -17,7 +18,12 @@ ours / plain >= 0.95.
 `--optimizer-only`: one update of AlexNet's 58M weights (2 classes) by Keras' Adam against the
 fused Adam the train stage uses, seconds per step, best of 10 each.
 `--model-only`: that plain Sequential on random uint8 images in float32, mixed float16 and mixed
-bfloat16 (the step XLA-compiled), for a GPU machine without TensorFlow.
+bfloat16 (the step XLA-compiled), for a GPU machine without TensorFlow. With `--device-crops`,
+fed as a host cache feeds it: uint8 256x256 images from host memory, the random 227 crop and the
+flip done on the device by the model's first layers, in mixed float16 and mixed bfloat16; each
+figure also as the share of the chip's peak (`--peak-tflops`, an H200's 790 by default) that
+AlexNet's FLOPs at that rate are (FORWARD_GFLOP an image forward, three times that a training
+step). Goal: 40,000 images/s.
 The last line printed is one JSON object with the figures (the headline `ratio` first).
 """
 
@@ -35,15 +41,22 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "cats_vs_dogs_small"
-IMAGE_SIZE, STEPS = 227, 10
+IMAGE_SIZE, STORED, STEPS = 227, 256, 10
 POLICIES = ("float32", "mixed_bfloat16")
+# AlexNet's forward pass, in GFLOP an image, as issue 29 counts it; a training step (forward,
+# and the backward pass's two products per layer) is about three times that
+FORWARD_GFLOP, STEP_OVER_FORWARD = 0.72, 3
+DEVICE_CROPS_GOAL_IMG_S = 40_000
 
 
-def plain_alexnet(num_classes: int) -> keras.Model:
-    """The `bn` AlexNet as a bare Sequential: no normalization layer, no augmentation."""
+def plain_alexnet(num_classes: int, device_crops: bool = False) -> keras.Model:
+    """The `bn` AlexNet as a bare Sequential: no normalization layer, no augmentation; with
+    `device_crops`, it takes STORED-px images and crops and flips them itself, on the device."""
     layers = keras.layers
+    augment = [layers.RandomCrop(IMAGE_SIZE, IMAGE_SIZE, seed=1), layers.RandomFlip("horizontal", seed=2)]
     return keras.Sequential([
-        keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)),
+        keras.Input((STORED, STORED, 3) if device_crops else (IMAGE_SIZE, IMAGE_SIZE, 3)),
+        *(augment if device_crops else []),
         layers.Rescaling(1 / 127.5, offset=-1),
         layers.Conv2D(96, 11, strides=4, activation="relu"), layers.BatchNormalization(),
         layers.MaxPooling2D(3, 2),
@@ -68,10 +81,10 @@ def images_per_second(model: keras.Model, fit_input: dict, batch: int, steps: in
 
 
 def plain_figure(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int,
-                 jit_compile: bool | str = False, steps: int = STEPS) -> float:
+                 jit_compile: bool | str = False, steps: int = STEPS, device_crops: bool = False) -> float:
     """The plain Sequential's images/s on `images` (repeated so that every step has a batch).
     Without XLA by default, as the train stage compiles (XLA is off with op determinism)."""
-    model = plain_alexnet(num_classes)
+    model = plain_alexnet(num_classes, device_crops)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
                   jit_compile=jit_compile)
     repeats = -(-(steps * batch) // len(images))
@@ -80,20 +93,29 @@ def plain_figure(images: np.ndarray, labels: np.ndarray, num_classes: int, batch
                              batch, steps)
 
 
-def model_only(batch: int, rounds: int) -> dict:
+def model_only(batch: int, rounds: int, device_crops: bool = False, steps: int = 20) -> dict:
     """The plain Sequential on random uint8 images in each precision, XLA-compiled (JAX needs it:
-    without it every op runs eagerly). The best of `rounds` runs each, alternating."""
+    without it every op runs eagerly). The best of `rounds` runs each, alternating. With
+    `device_crops`, STORED-px images that the model crops and flips, in the mixed policies only."""
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (4 * batch, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    side = STORED if device_crops else IMAGE_SIZE
+    images = rng.integers(0, 256, (4 * batch, side, side, 3), dtype=np.uint8)
     labels = rng.integers(0, 1000, len(images))
-    figures = {"backend": keras.backend.backend(), "batch": batch}
+    figures = {"backend": keras.backend.backend(), "batch": batch, "device_crops": device_crops}
+    policies = ("mixed_float16", "mixed_bfloat16") if device_crops else ("float32", "mixed_float16", "mixed_bfloat16")
     for _ in range(rounds):
-        for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+        for policy in policies:
             keras.mixed_precision.set_global_policy(policy)
-            speed = plain_figure(images, labels, 1000, batch, jit_compile=True, steps=20)
+            speed = plain_figure(images, labels, 1000, batch, jit_compile=True, steps=steps,
+                                 device_crops=device_crops)
             figures[policy] = round(max(figures.get(policy, 0.0), speed), 1)
     keras.mixed_precision.set_global_policy("float32")
     return figures
+
+
+def peak_share(images_per_s: float, peak_tflops: float) -> float:
+    """The share of a chip's `peak_tflops` that training AlexNet at `images_per_s` computes."""
+    return images_per_s * FORWARD_GFLOP * STEP_OVER_FORWARD * 1e9 / (peak_tflops * 1e12)
 
 
 def optimizer_step_seconds() -> dict:
@@ -227,7 +249,14 @@ def main() -> None:
     parser.add_argument("--vs-plain", action="store_true")
     parser.add_argument("--model-only", action="store_true")
     parser.add_argument("--optimizer-only", action="store_true")
+    parser.add_argument("--device-crops", action="store_true",
+                        help="with --model-only: 256 px uint8 batches from host memory, cropped and flipped on the device")
+    parser.add_argument("--peak-tflops", type=float, default=790.0,
+                        help="the chip's dense fp16/bf16 peak, for --device-crops' share (an H200: 790)")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per figure (--model-only)")
     args = parser.parse_args()
+    if args.device_crops and not args.model_only:
+        parser.exit(2, "--device-crops goes with --model-only\n")
     if args.optimizer_only:
         figures = optimizer_step_seconds()
         print(f"one Adam update of {figures['weights']:,} float32 weights (best of 10)")
@@ -236,8 +265,21 @@ def main() -> None:
         print(f"{'FusedAdam':<24}{figures['fused_adam_s']:>10.4f}")
         print(json.dumps({"ratio": round(figures["keras_adam_s"] / figures["fused_adam_s"], 2), **figures}))
         return
+    if args.model_only and args.device_crops:
+        figures = model_only(args.batch or 256, args.rounds, device_crops=True, steps=args.steps)
+        print(f"plain AlexNet (bn), batch {figures['batch']}, uint8 {STORED} px from host memory, cropped to "
+              f"{IMAGE_SIZE} and flipped on the device, backend {figures['backend']}")
+        print(f"{'policy':<18}{'images/s':>10}{'share of ' + format(args.peak_tflops, 'g') + ' TFLOP/s':>24}")
+        for policy in ("mixed_float16", "mixed_bfloat16"):
+            figures[f"{policy}_peak_share"] = round(peak_share(figures[policy], args.peak_tflops), 4)
+            print(f"{policy:<18}{figures[policy]:>10.1f}{figures[policy + '_peak_share']:>24.2%}")
+        best = max(figures["mixed_float16"], figures["mixed_bfloat16"])
+        print(f"best {best:.0f} images/s (goal >= {DEVICE_CROPS_GOAL_IMG_S:,})")
+        print(json.dumps({"best_img_s": best, "goal_img_s": DEVICE_CROPS_GOAL_IMG_S,
+                          "peak_tflops": args.peak_tflops, **figures}))
+        return
     if args.model_only:
-        figures = model_only(args.batch or 256, args.rounds)
+        figures = model_only(args.batch or 256, args.rounds, steps=args.steps)
         print(f"plain AlexNet (bn), batch {figures['batch']}, {IMAGE_SIZE} px, backend {figures['backend']}")
         print(f"{'policy':<18}{'images/s':>10}")
         for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
