@@ -28,10 +28,9 @@ from alexnet_pipeline.core.artifacts import (
     TRAIN_SUMMARY_FILE,
 )
 from alexnet_pipeline.core.stage_runner import run_stage
-from alexnet_pipeline.reporting import charts
 from alexnet_pipeline.reporting.model_card import NO_CARD, card_markdown
 from stages.report import main, render_report
-from tests.alexnet_pipeline.reporting.test_charts import read_heatmap
+from tests.alexnet_pipeline.reporting.test_charts import read_heatmap, spied_figures
 from tests.alexnet_pipeline.reporting.test_model_card import VERSION, sample_card
 from tests.helpers import write_params
 
@@ -304,16 +303,7 @@ class Rendered:
 
 def render_spied(params, **kwargs) -> Rendered:
     """render_report, keeping each chart's figure by the data URI the page embeds."""
-    figures = {}
-    draw = charts._to_data_uri
-
-    def keep(figure):
-        uri = draw(figure)
-        figures[uri] = figure
-        return uri
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(charts, "_to_data_uri", keep)
+    with spied_figures() as figures:
         html = render_report(params, **{"layout": LAYOUT, "splits": SPLITS,
                                         "validation": VALIDATION, "metrics": METRICS,
                                         "history": HISTORY, **kwargs})

@@ -4,7 +4,9 @@ where, and how it is labelled), and its PNG data URI decodes."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,9 +15,10 @@ from PIL import Image
 from alexnet_pipeline.reporting import charts
 
 
-@pytest.fixture
-def drawn(monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Each figure a chart turned into a data URI, by that URI."""
+@contextlib.contextmanager
+def spied_figures() -> Iterator[dict]:
+    """While open: each figure a chart turned into a data URI, by that URI (the report's tests
+    match an embedded <img> to its figure so)."""
     figures = {}
     draw = charts._to_data_uri
 
@@ -24,8 +27,16 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> dict:
         figures[uri] = figure
         return uri
 
-    monkeypatch.setattr(charts, "_to_data_uri", keep)
-    return figures
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(charts, "_to_data_uri", keep)
+        yield figures
+
+
+@pytest.fixture
+def drawn() -> Iterator[dict]:
+    """Each figure a chart turned into a data URI, by that URI."""
+    with spied_figures() as figures:
+        yield figures
 
 
 def read_heatmap(figure) -> dict[tuple[str, str], int]:
