@@ -28,7 +28,8 @@ which other load on the machine leaves nearly unchanged), hence the cores that 2
 and it grows and shrinks with the JPEG's size.
 
 The last line is one JSON object with the figures (`ratio`: the better encoding against
-`baseline_keras`; `ratio_strict` against `baseline_strict`).
+`baseline_keras`; `ratio_strict` against `baseline_strict`; `streamed_jpeg_quality`: the quality
+the `streamed` rows read, params.yaml's).
 """
 
 from __future__ import annotations
@@ -214,15 +215,17 @@ def main() -> None:
     print(f"ratio best reader / baseline_keras: {ratio:.2f} (goal >= 3); / baseline_strict: {strict:.2f}; "
           f"reader / training step: "
           f"{best / figures['training_step_img_s']:.1f}x (goal > 1)")
+    shipped_quality = _config(2).jpeg_quality
     print(f"\nfeeding a GPU: the train stream of JPEG shards (streamed: at the shipped quality "
-          f"{_config(2).jpeg_quality}), batches of {GPU_BATCH}, one core")
+          f"{shipped_quality}), batches of {GPU_BATCH}, one core")
     print(f"{'reading':<14}{'images/s':>10}{'CPU-ms/image':>14}{'goal':>8}{'cores for 22k/s':>17}")
     for mode in costs:
         print(f"{mode:<14}{feeding[mode + '_one_core_img_s']:>10.1f}{feeding[mode + '_cpu_ms']:>14.3f}"
               f"{GOALS_CPU_MS[mode.split('_')[0]]:>8}{feeding[mode + '_cores_for_22k']:>17.1f}")
     print("(the cache took " + ", ".join(f"{feeding[mode + '_cache_build_s']:.2f} s ({mode})" for mode in costs
                                           if mode.startswith("cached")) + " to build)")
-    print(json.dumps({"ratio": round(ratio, 2), "ratio_strict": round(strict, 2), **feeding,
+    print(json.dumps({"ratio": round(ratio, 2), "ratio_strict": round(strict, 2),
+                      "streamed_jpeg_quality": shipped_quality, **feeding,
                       "ratio_jpeg": round(figures["reader_jpeg_img_s"] / figures["baseline_keras_img_s"], 2),
                       "reader_over_training": round(best / figures["training_step_img_s"], 1), **figures}))
 
